@@ -1,0 +1,195 @@
+"""Reading dumps of papers: plain-text listings, JSONL/JSON and CSV, from a file or stdin."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+Format = Literal["text", "jsonl", "json", "csv"]
+FORMATS: tuple[str, ...] = ("text", "jsonl", "json", "csv")
+
+# Text glued to the first title by scraped listing pages (a button label next to it).
+_GLUED_PREFIX = re.compile(r"^(?:Subscribe)(?=[A-Z0-9\"'(\[])")
+# In a plain-text dump an abstract is a long line and a title a short one.
+_ABSTRACT_MIN_WORDS = 30
+_TITLE_MAX_WORDS = 40
+
+
+class InputError(Exception):
+    """The input cannot be used at all; the message is one line for the user."""
+
+
+class Paper(BaseModel):
+    """One paper from a dump."""
+
+    id: str
+    title: str
+    abstract: str
+    line: int | None = None  # where the paper starts in its source (1-based), for messages
+
+
+@dataclass
+class Dump:
+    """The papers read from one input, plus what was passed over and why."""
+
+    papers: list[Paper]
+    format: str
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    cleaned: list[tuple[int, str]] = field(default_factory=list)  # (line, what was removed)
+
+
+def paper_id(title: str) -> str:
+    """A stable id from the title alone, so the same paper gets the same id in any dump."""
+    norm = " ".join(re.sub(r"[^\w\s]", " ", title.casefold()).split())
+    return "p" + hashlib.sha256(norm.encode()).hexdigest()[:10]
+
+
+def detect_format(name: str, text: str) -> Format:
+    """Pick the format from the file extension, else from the content."""
+    suffix = Path(name).suffix.lower()
+    by_suffix = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".txt": "text"}
+    if suffix in by_suffix:
+        return by_suffix[suffix]  # type: ignore[return-value]
+    head = text.lstrip()[:1]
+    if head == "[":
+        return "json"
+    if head == "{":
+        first = text.lstrip().splitlines()[0].strip()
+        return "jsonl" if first.endswith("}") else "json"
+    first_line = text.splitlines()[0].casefold() if text.strip() else ""
+    if "," in first_line and "title" in first_line and "abstract" in first_line:
+        return "csv"
+    return "text"
+
+
+def read_dump(source: str, fmt: str | None = None) -> Dump:
+    """Read papers from a path or "-" (stdin). Raises InputError when nothing usable can be read."""
+    name = "<stdin>" if source == "-" else source
+    if source == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{source}: no such file")
+        if path.is_dir():
+            raise InputError(f"{source}: is a directory, expected a file")
+        data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{name}: looks like a binary file, expected text, JSONL or CSV")
+    text = data.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise InputError(f"{name}: is empty")
+    fmt = fmt or detect_format(name, text)
+    parser = {"text": _parse_text, "jsonl": _parse_jsonl, "json": _parse_json, "csv": _parse_csv}[fmt]
+    dump = parser(text, name)
+    dump.format = fmt
+    _drop_duplicates(dump)
+    if not dump.papers:
+        raise InputError(f"{name}: no papers found (read as {fmt}; a paper needs a title and an abstract)")
+    return dump
+
+
+def _drop_duplicates(dump: Dump) -> None:
+    seen: set[str] = set()
+    unique = []
+    for paper in dump.papers:
+        if paper.id in seen:
+            dump.skipped.append((paper.line or 0, f"duplicate of paper {paper.id}"))
+            continue
+        seen.add(paper.id)
+        unique.append(paper)
+    dump.papers = unique
+
+
+def _parse_text(text: str, name: str) -> Dump:
+    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    dump = Dump(papers=[], format="text")
+    i = 0
+    while i < len(lines):
+        n, line = lines[i]
+        nxt = lines[i + 1][1] if i + 1 < len(lines) else None
+        if nxt is not None and _is_title(line) and _is_abstract(nxt):
+            title = line
+            glued = _GLUED_PREFIX.match(title)
+            if glued:
+                dump.cleaned.append((n, f"removed {glued.group(0)!r} glued to the title"))
+                title = title[glued.end():]
+            dump.papers.append(Paper(id=paper_id(title), title=title, abstract=nxt, line=n))
+            i += 2
+        else:
+            dump.skipped.append((n, "not part of a title/abstract pair"))
+            i += 1
+    return dump
+
+
+def _is_title(line: str) -> bool:
+    return len(line.split()) <= _TITLE_MAX_WORDS
+
+
+def _is_abstract(line: str) -> bool:
+    return len(line.split()) >= _ABSTRACT_MIN_WORDS
+
+
+def _record_to_paper(obj: object, line: int, dump: Dump) -> None:
+    if not isinstance(obj, dict):
+        dump.skipped.append((line, "not an object with title and abstract"))
+        return
+    title = str(obj.get("title") or "").strip()
+    abstract = str(obj.get("abstract") or "").strip()
+    missing = [k for k, v in (("title", title), ("abstract", abstract)) if not v]
+    if missing:
+        dump.skipped.append((line, f"missing {' and '.join(missing)}"))
+        return
+    pid = str(obj["id"]).strip() if obj.get("id") not in (None, "") else paper_id(title)
+    dump.papers.append(Paper(id=pid, title=" ".join(title.split()), abstract=" ".join(abstract.split()), line=line))
+
+
+def _parse_jsonl(text: str, name: str) -> Dump:
+    dump = Dump(papers=[], format="jsonl")
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            dump.skipped.append((n, f"malformed JSON: {exc.msg}"))
+            continue
+        _record_to_paper(obj, n, dump)
+    return dump
+
+
+def _parse_json(text: str, name: str) -> Dump:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}:{exc.lineno}: malformed JSON: {exc.msg}") from None
+    if isinstance(data, dict):
+        data = data.get("papers", [data])
+    if not isinstance(data, list):
+        raise InputError(f"{name}: expected a JSON list of objects with title and abstract")
+    dump = Dump(papers=[], format="json")
+    for i, obj in enumerate(data, start=1):
+        _record_to_paper(obj, i, dump)  # "line" is the item number here
+    return dump
+
+
+def _parse_csv(text: str, name: str) -> Dump:
+    reader = csv.DictReader(io.StringIO(text))
+    fields = {f.strip().casefold() for f in (reader.fieldnames or [])}
+    missing = {"title", "abstract"} - fields
+    if missing:
+        raise InputError(f"{name}:1: CSV header lacks column(s) {', '.join(sorted(missing))}")
+    dump = Dump(papers=[], format="csv")
+    for row in reader:
+        row = {(k or "").strip().casefold(): v for k, v in row.items()}
+        _record_to_paper(row, reader.line_num, dump)
+    return dump
