@@ -1,0 +1,156 @@
+"""Prompt versions: one TOML file each under prompts/, immutable once released (see versions.lock)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+DEFAULT_VERSION = "fewshot-v1"
+LOCK_NAME = "versions.lock"
+
+
+class PromptError(Exception):
+    """A prompt version is unknown or its file is invalid; the message is for the user."""
+
+
+class LabelField(BaseModel):
+    """A label field and its allowed values, each with a definition (in precedence order)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    values: dict[str, str] = Field(min_length=2)
+
+
+class Example(BaseModel):
+    """A worked example shown to the model."""
+
+    title: str
+    abstract: str
+    summary: str
+    labels: dict[str, str]
+
+
+class GenerationParams(BaseModel):
+    """Sampling settings sent with every call."""
+
+    temperature: float = 0.0
+    max_tokens: int = 160
+    top_p: float | None = None
+    stop: list[str] = []
+    seed: int | None = None
+
+
+class OutputSpec(BaseModel):
+    """What a valid answer looks like: its wire format and the summary's limits."""
+
+    format: Literal["lines", "json"]
+    summary_max_words: int = 35
+
+
+class PromptVersion(BaseModel):
+    """One prompt version as read from its file."""
+
+    version: str
+    description: str
+    api: Literal["completion", "chat"]
+    instructions: str
+    fields: list[LabelField] = Field(min_length=1)
+    examples: list[Example] = []
+    params: GenerationParams = GenerationParams()
+    output: OutputSpec
+    sha256: str = ""  # of the file's bytes, filled in by load_prompt
+
+    @model_validator(mode="after")
+    def _examples_use_allowed_values(self) -> "PromptVersion":
+        for i, ex in enumerate(self.examples, start=1):
+            for f in self.fields:
+                value = ex.labels.get(f.name)
+                if value not in f.values:
+                    raise ValueError(f"example {i}: {f.name}={value!r} is not one of {list(f.values)}")
+        return self
+
+    def field(self, name: str) -> LabelField:
+        """The label field called name."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def prompts_dir() -> Path:
+    """Where prompt versions live: $SUMMARISER_PROMPTS, else the project's prompts/ folder."""
+    env = os.environ.get("SUMMARISER_PROMPTS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "prompts"
+
+
+def file_sha256(path: Path) -> str:
+    """The content hash that identifies a prompt version."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def available_versions(directory: Path | None = None) -> list[str]:
+    """Names of the prompt versions in the prompts folder, sorted."""
+    directory = directory or prompts_dir()
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def resolve_path(version: str, directory: Path | None = None) -> Path:
+    """A version name, or a path to a .toml file of the user's own."""
+    if version.endswith(".toml") and Path(version).is_file():
+        return Path(version)
+    path = (directory or prompts_dir()) / f"{version}.toml"
+    if not path.is_file():
+        known = ", ".join(available_versions(directory)) or "none"
+        raise PromptError(f"unknown prompt version {version!r} (known: {known})")
+    return path
+
+
+def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -> PromptVersion:
+    """Load and validate a prompt version by name or path."""
+    path = resolve_path(version, directory)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PromptError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        prompt = PromptVersion.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PromptError(f"{path}: {where}: {first['msg']}") from None
+    if prompt.version != path.stem and directory is None and path.parent == prompts_dir():
+        raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
+    prompt.sha256 = file_sha256(path)
+    return prompt
+
+
+def read_lock(directory: Path | None = None) -> dict[str, str]:
+    """Released versions and their recorded hashes."""
+    lock = (directory or prompts_dir()) / LOCK_NAME
+    if not lock.is_file():
+        return {}
+    entries = {}
+    for line in lock.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            version, sha = line.split()
+            entries[version] = sha
+    return entries
+
+
+def diff_prompts(a: str, b: str, directory: Path | None = None) -> str:
+    """A unified diff between the files of two prompt versions."""
+    pa, pb = resolve_path(a, directory), resolve_path(b, directory)
+    return "".join(
+        difflib.unified_diff(
+            pa.read_text().splitlines(keepends=True),
+            pb.read_text().splitlines(keepends=True),
+            fromfile=pa.name,
+            tofile=pb.name,
+        )
+    )

@@ -1,0 +1,118 @@
+"""Turning a prompt version and a paper into the exact request sent to the model.
+
+The static part (instructions, label definitions, examples) comes first and is identical for
+every paper, so a server that keeps its evaluated prefix (llama.cpp does) only processes the paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from .prompts import Example, PromptVersion
+from .records import Paper
+from .schema import gbnf_grammar, json_schema, line_key
+
+
+class Request(BaseModel):
+    """One model call, fully specified; its hash is the cache key."""
+
+    api: Literal["completion", "chat"]
+    model: str
+    prompt_version: str
+    prompt_sha256: str
+    prompt: str | None = None  # completion api
+    messages: list[dict[str, str]] | None = None  # chat api
+    params: dict[str, Any]
+    # Server-side output constraints: a llama.cpp grammar (completion) or a JSON schema (chat).
+    grammar: str | None = None
+    response_format: dict[str, Any] | None = None
+
+    def cache_key(self) -> str:
+        """Hash of everything that can change the answer: prompt hash, model, parameters, input."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+def _definitions(prompt: PromptVersion) -> str:
+    blocks = []
+    for f in prompt.fields:
+        head = f"{line_key(f.name)} (exactly one of: {', '.join(f.values)})"
+        if f.description:
+            head += f". {f.description}"
+        blocks.append(head + "\n" + "\n".join(f"- {v}: {d}" for v, d in f.values.items()))
+    return "\n\n".join(blocks)
+
+
+def _paper_block(title: str, abstract: str) -> str:
+    return f"Title: {title}\nAbstract: {abstract}\n"
+
+
+def _answer_lines(ex: Example, prompt: PromptVersion) -> str:
+    return f" {ex.summary}\n" + "\n".join(f"{line_key(f.name)}: {ex.labels[f.name]}" for f in prompt.fields)
+
+
+def _answer_json(ex: Example, prompt: PromptVersion) -> str:
+    return json.dumps({"summary": ex.summary, **{f.name: ex.labels[f.name] for f in prompt.fields}})
+
+
+def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
+    """The text a completion-style model continues: header, worked examples, then the paper."""
+    parts = [prompt.instructions.strip(), _definitions(prompt)]
+    for ex in prompt.examples:
+        parts.append(_paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt))
+    last = _paper_block(paper.title, paper.abstract)
+    if reask:
+        last += f"(A previous answer was rejected: {reask})\n"
+    parts.append(last + "Summary:")
+    return "\n\n".join(parts)
+
+
+def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
+    """System instructions with definitions, examples as earlier turns, then the paper."""
+    system = prompt.instructions.strip() + "\n\n" + _definitions(prompt)
+    messages = [{"role": "system", "content": system}]
+    for ex in prompt.examples:
+        messages.append({"role": "user", "content": _paper_block(ex.title, ex.abstract)})
+        answer = _answer_json(ex, prompt) if prompt.output.format == "json" else _answer_lines(ex, prompt).lstrip()
+        messages.append({"role": "assistant", "content": answer})
+    messages.append({"role": "user", "content": _paper_block(paper.title, paper.abstract)})
+    return messages
+
+
+def render(prompt: PromptVersion, paper: Paper, model: str, constrain: str = "none") -> Request:
+    """The request for one paper.
+
+    constrain asks the server to enforce the answer's shape: "llama" (llama.cpp's grammar, or
+    JSON schema via response_format json_object), "schema" (OpenAI's json_schema response
+    format, chat only) or "none" (the answer is still validated, and re-asked if wrong).
+    """
+    params = prompt.params.model_dump(exclude_none=True)
+    if not params.get("stop"):
+        params.pop("stop", None)
+    common = dict(model=model, prompt_version=prompt.version, prompt_sha256=prompt.sha256, params=params)
+    if prompt.api == "completion":
+        grammar = gbnf_grammar(prompt) if constrain == "llama" and prompt.output.format == "lines" else None
+        return Request(api="completion", prompt=completion_prompt(prompt, paper), grammar=grammar, **common)
+    response_format = None
+    if prompt.output.format == "json" and constrain == "llama":
+        response_format = {"type": "json_object", "schema": json_schema(prompt, cap_length=True)}
+    elif prompt.output.format == "json" and constrain == "schema":
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": json_schema(prompt), "strict": True},
+        }
+    return Request(api="chat", messages=chat_messages(prompt, paper), response_format=response_format, **common)
+
+
+def reask_request(request: Request, prompt: PromptVersion, paper: Paper, bad_answer: str, error: str) -> Request:
+    """The same request, told what was wrong with the previous answer."""
+    if request.api == "completion":
+        return request.model_copy(update={"prompt": completion_prompt(prompt, paper, reask=error)})
+    messages = list(request.messages or []) + [
+        {"role": "assistant", "content": bad_answer},
+        {"role": "user", "content": f"That answer is invalid: {error}. Answer again, correcting it."},
+    ]
+    return request.model_copy(update={"messages": messages})

@@ -1,0 +1,65 @@
+import hashlib
+
+import pytest
+
+from summariser import prompts
+from summariser.prompts import PromptError, load_prompt, read_lock
+
+SHIPPED = prompts.available_versions()
+
+
+def test_shipped_versions_load_and_default_exists():
+    assert prompts.DEFAULT_VERSION in SHIPPED
+    assert len(SHIPPED) >= 2
+    for name in SHIPPED:
+        p = load_prompt(name)
+        assert p.version == name
+        assert [f.name for f in p.fields] == ["topic", "contribution"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_released_versions_never_change(name):
+    """A released prompt file is frozen: change a prompt by adding a new version."""
+    lock = read_lock()
+    assert name in lock, f"{name} is not released in prompts/versions.lock"
+    actual = hashlib.sha256((prompts.prompts_dir() / f"{name}.toml").read_bytes()).hexdigest()
+    assert actual == lock[name], f"prompts/{name}.toml changed after release; add a new version instead"
+
+
+def test_default_fields_follow_the_labelling_precedence():
+    p = load_prompt(prompts.DEFAULT_VERSION)
+    assert list(p.field("topic").values) == [
+        "health", "science", "society", "reinforcement-learning", "vision-audio", "language", "ml-methods", "other",
+    ]
+    assert set(p.field("contribution").values) == {
+        "method", "dataset-benchmark", "empirical-study", "model-release", "survey", "theory", "position",
+    }
+
+
+def test_hash_is_of_the_file_bytes(tmp_path):
+    src = (prompts.prompts_dir() / "fewshot-v1.toml").read_text()
+    path = tmp_path / "mine.toml"
+    path.write_text(src)
+    a = load_prompt(str(path)).sha256
+    path.write_text(src + "\n# a comment changes the hash\n")
+    assert load_prompt(str(path)).sha256 != a
+
+
+def test_unknown_version_lists_known_ones():
+    with pytest.raises(PromptError, match="unknown prompt version 'nope'.*fewshot-v1"):
+        load_prompt("nope")
+
+
+def test_example_with_label_outside_the_set_is_rejected(tmp_path):
+    src = (prompts.prompts_dir() / "fewshot-v1.toml").read_text()
+    path = tmp_path / "bad.toml"
+    path.write_text(src.replace('topic = "language"', 'topic = "linguistics"', 1))
+    with pytest.raises(PromptError, match="linguistics"):
+        load_prompt(str(path))
+
+
+def test_diff_shows_changed_lines():
+    out = prompts.diff_prompts("fewshot-v1", "chat-v1")
+    assert out.startswith("--- fewshot-v1.toml\n+++ chat-v1.toml")
+    assert '-api = "completion"' in out and '+api = "chat"' in out
+    assert prompts.diff_prompts("fewshot-v1", "fewshot-v1") == ""

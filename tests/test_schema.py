@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from summariser.prompts import load_prompt
+from summariser.records import Paper
+from summariser.render import render
+from summariser.schema import AnswerError, gbnf_grammar, validate_answer
+
+FEWSHOT = load_prompt("fewshot-v1")
+CHAT = load_prompt("chat-v1")
+PAPER = Paper(id="p1", title="A Title", abstract="An abstract.")
+
+
+def test_line_answer_is_parsed():
+    a = validate_answer(" A model does a thing.\nTopic: language\nContribution: method", FEWSHOT)
+    assert a.summary == "A model does a thing."
+    assert a.labels == {"topic": "language", "contribution": "method"}
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("\nTopic: language\nContribution: method", "topic: Field required"),  # no summary line
+        ("Fine.\nTopic: linguistics\nContribution: method", "topic"),
+        ("Fine.\nTopic: language", "contribution: Field required"),
+        (" ".join(["word"] * 36) + "\nTopic: language\nContribution: method", "36 words, at most 35"),
+        ("", "empty"),
+    ],
+)
+def test_invalid_line_answers_say_why(text, reason):
+    with pytest.raises(AnswerError, match=reason):
+        validate_answer(text, FEWSHOT)
+
+
+def test_json_answer_and_its_errors():
+    ok = {"summary": "It works.", "topic": "health", "contribution": "survey"}
+    assert validate_answer(json.dumps(ok), CHAT).labels == {"topic": "health", "contribution": "survey"}
+    assert validate_answer("```json\n" + json.dumps(ok) + "\n```", CHAT).summary == "It works."
+    with pytest.raises(AnswerError, match="single line"):
+        validate_answer(json.dumps({**ok, "summary": "two\nlines"}), CHAT)
+    with pytest.raises(AnswerError, match="not valid JSON"):
+        validate_answer("Sure! Here is", CHAT)
+
+
+def test_grammar_allows_exactly_the_label_values():
+    g = gbnf_grammar(FEWSHOT)
+    topic_rule = next(line for line in g.splitlines() if line.startswith("field-topic ::="))
+    assert topic_rule.count("|") == len(FEWSHOT.field("topic").values) - 1
+    assert '"\\nTopic: "' in g and "{0,34}" in g
+
+
+def test_requests_carry_constraints_by_mode():
+    assert render(FEWSHOT, PAPER, "m", "llama").grammar is not None
+    assert render(FEWSHOT, PAPER, "m", "none").grammar is None
+    assert render(CHAT, PAPER, "m", "llama").response_format["type"] == "json_object"
+    assert render(CHAT, PAPER, "m", "schema").response_format["type"] == "json_schema"
+
+
+def test_completion_prompt_puts_the_paper_last():
+    text = render(FEWSHOT, PAPER, "m").prompt
+    assert text.endswith("Title: A Title\nAbstract: An abstract.\nSummary:")
+    # Static part first: identical for every paper.
+    other = render(FEWSHOT, Paper(id="p2", title="B", abstract="C."), "m").prompt
+    prefix = text[: text.rindex("Title: A Title")]
+    assert other.startswith(prefix)
