@@ -1,0 +1,152 @@
+"""The model client: one request in, the model's text and token usage out, through the openai client."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import openai
+
+from .embedded import MODEL_NAME as EMBEDDED_MODEL
+from .embedded import EmbeddedServer
+from .render import Request
+from .retry import call_with_retries
+from .schema import Usage
+
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+Constrain = Literal["llama", "schema", "none"]
+
+
+class FatalModelError(Exception):
+    """The endpoint refuses every request (bad key, unknown model, missing API); the run cannot go on."""
+
+
+class RequestError(Exception):
+    """This one request failed for good (after retries); other papers may still succeed."""
+
+
+@dataclass
+class Completion:
+    """The model's raw text and what it cost."""
+
+    text: str
+    usage: Usage
+
+
+class ModelClient:
+    """Sends requests to an OpenAI-compatible endpoint, the embedded model included.
+
+    base_url may be a callable so the embedded server starts only when the first call needs it:
+    a fully cached run never starts it.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | Callable[[], str] | None = None,
+        api_key: str | None = None,
+        constrain: Constrain = "none",
+        timeout: float = 120.0,
+        on_close: Callable[[], None] | None = None,
+        embedded: bool = False,
+    ) -> None:
+        self.model = model
+        self.embedded = embedded
+        self.constrain = constrain
+        self._base_url = base_url
+        self._api_key = api_key or "not-needed"
+        self._timeout = timeout
+        self._on_close = on_close
+        self._client: openai.OpenAI | None = None
+        self._lock = threading.Lock()
+
+    def _openai(self) -> openai.OpenAI:
+        with self._lock:
+            if self._client is None:
+                url = self._base_url() if callable(self._base_url) else self._base_url
+                # Retries are ours (tenacity), so the openai client's own are off.
+                self._client = openai.OpenAI(base_url=url, api_key=self._api_key, max_retries=0, timeout=self._timeout)
+            return self._client
+
+    def call(self, request: Request) -> Completion:
+        """Send one request, retrying transient failures; raise RequestError or FatalModelError."""
+        try:
+            return call_with_retries(lambda: self._send(request))
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise FatalModelError(f"the endpoint refused the API key (HTTP {exc.status_code}); check OPENAI_API_KEY") from None
+        except openai.NotFoundError:
+            what = "/v1/completions" if request.api == "completion" else "/v1/chat/completions"
+            raise FatalModelError(
+                f"the endpoint has no model {request.model!r} or does not serve {what} "
+                f"(prompt {request.prompt_version} uses the {request.api} API)"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise RequestError(f"HTTP {exc.status_code}: {_one_line(exc.message)}") from None
+        except openai.APIError as exc:
+            raise RequestError(f"{type(exc).__name__}: {_one_line(str(exc))}") from None
+
+    def _send(self, request: Request) -> Completion:
+        client = self._openai()
+        if request.api == "completion":
+            extra = {"grammar": request.grammar} if request.grammar else None
+            resp = client.completions.create(
+                model=request.model, prompt=request.prompt or "", extra_body=extra, **request.params
+            )
+            text = resp.choices[0].text if resp.choices else ""
+        else:
+            kwargs = dict(request.params)
+            if request.response_format:
+                kwargs["response_format"] = request.response_format
+            resp = client.chat.completions.create(model=request.model, messages=request.messages or [], **kwargs)
+            text = (resp.choices[0].message.content or "") if resp.choices else ""
+        usage = Usage(
+            prompt_tokens=getattr(resp.usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(resp.usage, "completion_tokens", 0) or 0,
+        )
+        return Completion(text=text, usage=usage)
+
+    def close(self) -> None:
+        """Release the connection and stop the embedded server if this client started one."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._on_close:
+            self._on_close()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:300]
+
+
+def connect(
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+    constrain: Constrain | Literal["auto"] = "auto",
+) -> ModelClient:
+    """A client for the configured endpoint: arguments first, then OPENAI_BASE_URL / OPENAI_API_KEY /
+    SUMMARISER_MODEL; with no endpoint and no key, the embedded model."""
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+    api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    model = model or os.environ.get("SUMMARISER_MODEL") or None
+    if base_url is None and api_key is None:
+        server = EmbeddedServer()
+        return ModelClient(
+            model=model or EMBEDDED_MODEL,
+            base_url=server.base_url,
+            constrain="llama" if constrain == "auto" else constrain,
+            on_close=server.close,
+            embedded=True,
+        )
+    if model is None:
+        if base_url is not None:
+            raise FatalModelError("name the endpoint's model with --model or SUMMARISER_MODEL")
+        model = OPENAI_DEFAULT_MODEL
+    return ModelClient(
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        constrain="schema" if constrain == "auto" else constrain,
+    )

@@ -1,0 +1,57 @@
+"""Shared fixtures: cassette replay (or recording against the embedded model), paths, small dumps.
+
+Cassettes are replayed by default and a request with no recording fails the test. To record
+them again against the embedded model: SUMMARISER_RECORD=1 pytest tests/test_pipeline_cassettes.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import vcr
+
+from summariser.client import ModelClient
+from summariser.embedded import MODEL_NAME, EmbeddedServer
+
+ROOT = Path(__file__).resolve().parent.parent
+CASSETTES = ROOT / "cassettes"
+SEED_DUMP = ROOT / "examples" / "papers-dump.txt"
+RECORDING = os.environ.get("SUMMARISER_RECORD") == "1"
+# Sent as the API key while recording, so the secrets test can prove it never reaches a cassette.
+RECORDING_KEY = "sk-recording-0123456789abcdef0123"
+# Headers that can carry a credential; never written to a cassette.
+SECRET_HEADERS = ["authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie", "set-cookie"]
+
+recorder = vcr.VCR(
+    cassette_library_dir=str(CASSETTES),
+    record_mode="all" if RECORDING else "none",
+    # The embedded server's port changes every run, so host and port are not matched.
+    match_on=["method", "path", "body"],
+    filter_headers=SECRET_HEADERS,
+    decode_compressed_response=True,
+    # The embedded server's readiness probe is not part of what a test replays.
+    before_record_request=lambda request: None if request.path.endswith("/models") else request,
+)
+
+
+@pytest.fixture
+def model_client() -> Iterator[ModelClient]:
+    """The embedded model when recording; otherwise a client whose requests only cassettes answer."""
+    if RECORDING:
+        server = EmbeddedServer()
+        client = ModelClient(MODEL_NAME, server.base_url, RECORDING_KEY, "llama", on_close=server.close, embedded=True)
+    else:
+        client = ModelClient(model=MODEL_NAME, base_url="http://127.0.0.1:9/v1", constrain="llama")
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_endpoint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never see the developer's endpoint, key or cache."""
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "SUMMARISER_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SUMMARISER_CACHE_DIR", str(tmp_path / "cache"))

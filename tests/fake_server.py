@@ -1,0 +1,78 @@
+"""A scripted OpenAI-compatible server on loopback, for tests that need failures a model can't give."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    """One scripted reply: an HTTP status with a body, or a completion text."""
+
+    status: int = 200
+    text: str | None = None  # completion text (200 only)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict | None = None  # raw JSON body for errors
+
+
+def completion_body(text: str, chat: bool = False) -> dict:
+    choice = {"index": 0, "finish_reason": "stop"}
+    if chat:
+        choice["message"] = {"role": "assistant", "content": text}
+    else:
+        choice["text"] = text
+    return {
+        "id": "x",
+        "object": "chat.completion" if chat else "text_completion",
+        "created": 0,
+        "model": "fake",
+        "choices": [choice],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+class FakeServer:
+    """Serves replies in order (the last one repeats) and records each request's JSON body."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = list(replies)
+        self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with lock:
+                    server.requests.append(body)
+                    server.headers.append(dict(self.headers))
+                    reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
+                payload = reply.body if reply.body is not None else completion_body(reply.text or "", "messages" in body)
+                data = json.dumps(payload).encode()
+                self.send_response(reply.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "FakeServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -1,0 +1,113 @@
+"""The model client, retries, re-asks and caching, against a scripted loopback server."""
+
+import httpx2
+import openai
+import pytest
+
+from summariser import retry
+from summariser.cache import ResponseCache
+from summariser.client import FatalModelError, ModelClient
+from summariser.pipeline import summarise, summarise_one
+from summariser.prompts import load_prompt
+from summariser.records import Paper
+
+from .fake_server import FakeServer, Reply
+
+PROMPT = load_prompt("fewshot-v1")
+CHAT = load_prompt("chat-v1")
+PAPER = Paper(id="p1", title="A Title", abstract="An abstract about parsing sentences.")
+GOOD = " A parser that reads sentences.\nTopic: language\nContribution: method"
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch):
+    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+
+
+def client_for(server, **kw):
+    return ModelClient(model="fake", base_url=server.url, **kw)
+
+
+def test_rate_limit_is_retried_then_succeeds():
+    with FakeServer([Reply(429, headers={"retry-after": "0"}, body={"error": {"message": "slow down"}}), Reply(text=GOOD)]) as srv:
+        row = summarise_one(PAPER, PROMPT, client_for(srv))
+    assert row.error is None and row.labels == {"topic": "language", "contribution": "method"}
+    assert len(srv.requests) == 2
+
+
+def test_retry_after_header_sets_the_wait():
+    request = httpx2.Request("POST", "http://x/v1/completions")
+    exc = openai.RateLimitError("slow", response=httpx2.Response(429, headers={"retry-after": "7"}, request=request), body=None)
+    assert retry._retry_after(exc) == 7.0
+    capped = openai.RateLimitError("slow", response=httpx2.Response(429, headers={"retry-after": "9999"}, request=request), body=None)
+    assert retry._retry_after(capped) == retry.MAX_RETRY_AFTER
+    assert retry._retry_after(ValueError()) is None
+
+
+def test_server_errors_are_retried_a_bounded_number_of_times():
+    with FakeServer([Reply(502, body={"error": {"message": "bad gateway"}})]) as srv:
+        row = summarise_one(PAPER, PROMPT, client_for(srv))
+    assert row.error.startswith("HTTP 502")
+    assert len(srv.requests) == retry.MAX_ATTEMPTS
+    assert row.summary is None and row.labels == {"topic": None, "contribution": None}
+
+
+def test_auth_error_is_not_retried_and_stops_the_run():
+    with FakeServer([Reply(401, body={"error": {"message": "invalid key sk-secret"}})]) as srv:
+        with pytest.raises(FatalModelError, match="refused the API key") as info:
+            list(summarise([PAPER], PROMPT, client_for(srv, api_key="sk-secret")))
+    assert len(srv.requests) == 1
+    assert "sk-secret" not in str(info.value)
+
+
+def test_invalid_answer_is_reasked_with_the_validation_error(tmp_path):
+    bad = " A parser.\nTopic: linguistics\nContribution: method"
+    cache = ResponseCache(tmp_path / "c")
+    with FakeServer([Reply(text=bad), Reply(text=GOOD)]) as srv:
+        row = summarise_one(PAPER, PROMPT, client_for(srv), cache)
+    assert row.error is None and row.labels["topic"] == "language"
+    assert len(srv.requests) == 2
+    assert "rejected" not in srv.requests[0]["prompt"]
+    assert "topic: Input should be 'health'" in srv.requests[1]["prompt"]
+    # Tokens of both calls are counted.
+    assert row.usage.prompt_tokens == 20
+
+
+def test_chat_reask_appends_the_bad_answer_and_the_error():
+    bad = '{"summary": "x", "topic": "language"}'
+    good = '{"summary": "A parser.", "topic": "language", "contribution": "method"}'
+    with FakeServer([Reply(text=bad), Reply(text=good)]) as srv:
+        row = summarise_one(PAPER, CHAT, client_for(srv))
+    assert row.error is None
+    messages = srv.requests[1]["messages"]
+    assert messages[-2] == {"role": "assistant", "content": bad}
+    assert "contribution: Field required" in messages[-1]["content"]
+
+
+def test_bounded_reasks_end_in_an_error_that_is_not_cached(tmp_path):
+    cache = ResponseCache(tmp_path / "c")
+    with FakeServer([Reply(text="\n\n")]) as srv:
+        row = summarise_one(PAPER, PROMPT, client_for(srv), cache, max_reasks=2)
+        assert len(srv.requests) == 3
+        assert row.error.startswith("invalid answer after 3 tries")
+        assert len(cache) == 0
+
+
+def test_second_run_is_served_from_the_cache(tmp_path):
+    cache = ResponseCache(tmp_path / "c")
+    papers = [PAPER, Paper(id="p2", title="Second", abstract="Another abstract.")]
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        first = list(summarise(papers, PROMPT, client_for(srv), cache))
+        second = list(summarise(papers, PROMPT, client_for(srv), cache))
+        assert len(srv.requests) == 2
+    assert [r.cached for r in first] == [False, False]
+    assert [r.cached for r in second] == [True, True]
+    assert [r.summary for r in second] == [r.summary for r in first]
+
+
+def test_concurrent_run_keeps_input_order():
+    papers = [Paper(id=f"p{i}", title=f"Paper {i}", abstract=f"Abstract {i}.") for i in range(20)]
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        rows = list(summarise(papers, PROMPT, client_for(srv), concurrency=4))
+    assert [r.id for r in rows] == [p.id for p in papers]
+    assert len(srv.requests) == 20
