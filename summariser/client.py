@@ -83,7 +83,8 @@ class ModelClient:
                 f"(prompt {request.prompt_version} uses the {request.api} API)"
             ) from None
         except openai.APIStatusError as exc:
-            raise RequestError(f"HTTP {exc.status_code}: {_one_line(exc.message)}") from None
+            message = exc.message.removeprefix(f"Error code: {exc.status_code} - ")
+            raise RequestError(f"HTTP {exc.status_code}: {_one_line(message)}") from None
         except openai.APIError as exc:
             raise RequestError(f"{type(exc).__name__}: {_one_line(str(exc))}") from None
 

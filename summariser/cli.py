@@ -1,0 +1,203 @@
+"""The command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from . import prompts as prompt_store
+from .cache import ResponseCache, default_cache_dir
+from .client import FatalModelError, connect
+from .embedded import EmbeddedModelError
+from .output import RowWriter, output_format
+from .pipeline import summarise
+from .records import FORMATS, InputError, read_dump
+
+EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
+DEFAULT_REMOTE_CONCURRENCY = 8
+
+
+cache_dir_option = click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Cache folder [env SUMMARISER_CACHE_DIR; default {default_cache_dir()}].",
+)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"summariser: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _describe_lines(entries: list[tuple[int, str]]) -> str:
+    shown = ", ".join(f"{line} ({why})" for line, why in entries[:5])
+    return shown + (f", and {len(entries) - 5} more" if len(entries) > 5 else "")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="summariser")
+def main() -> None:
+    """Summarise dumps of paper titles and abstracts: a one-line summary and category labels per
+    paper, from an LLM through versioned prompts, with every answer cached.
+
+    With no endpoint configured, runs offline on the embedded model (gemma-3-270m)."""
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", "output", metavar="OUT", help="Output file: .jsonl, .csv or .md. Default: JSONL on stdout.")
+@click.option("--prompt", "prompt_version", default=prompt_store.DEFAULT_VERSION, show_default=True, help="Prompt version name, or a path to a prompt .toml file.")
+@click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 [env OPENAI_BASE_URL]. With neither this nor OPENAI_API_KEY, the embedded model is used.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help=f"Requests in flight. Default: 1 on the embedded model, {DEFAULT_REMOTE_CONCURRENCY} on an endpoint.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format. Default: detected from the extension or content.")
+@click.option("--constrain", type=click.Choice(["auto", "llama", "schema", "none"]), default="auto", show_default=True, help="Server-side output constraint: llama.cpp grammar / JSON schema ('llama'), OpenAI json_schema ('schema'), or none. auto: 'llama' for the embedded model, 'schema' for endpoints.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@cache_dir_option
+def run(
+    input_path: str,
+    output: str | None,
+    prompt_version: str,
+    model: str | None,
+    base_url: str | None,
+    concurrency: int | None,
+    limit: int | None,
+    fmt: str | None,
+    constrain: str,
+    no_cache: bool,
+    cache_dir: Path | None,
+) -> None:
+    """Summarise and label every paper in INPUT (a file, or - for stdin).
+
+    INPUT may be JSONL/JSON or CSV with title and abstract (and optional id), or a plain-text
+    dump: a title line, then an abstract line, per paper; page boilerplate is dropped.
+    Progress and a final count go to stderr. Exit status: 0 all rows ok, 1 some rows have
+    an error, 2 unusable input or arguments.
+    """
+    try:
+        output_format(output)
+        dump = read_dump(input_path, fmt)
+        prompt = prompt_store.load_prompt(prompt_version)
+        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
+    except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    papers = dump.papers[:limit] if limit else dump.papers
+    source = "<stdin>" if input_path == "-" else input_path
+    if dump.skipped:
+        click.echo(f"{source}: skipped {len(dump.skipped)} line(s): {_describe_lines(dump.skipped)}", err=True)
+    for line, what in dump.cleaned:
+        click.echo(f"{source}:{line}: {what}", err=True)
+    workers = concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
+    cache = None if no_cache else ResponseCache(cache_dir)
+    writer = RowWriter(output, [f.name for f in prompt.fields])
+    counts = {"ok": 0, "error": 0, "cached": 0}
+    tokens = [0, 0]
+    started = time.monotonic()
+    try:
+        rows = summarise(papers, prompt, client, cache, concurrency=workers)
+        for row in tqdm(rows, total=len(papers), unit="paper", file=sys.stderr, dynamic_ncols=True, disable=None):
+            writer.write(row)
+            counts["error" if row.error else "ok"] += 1
+            counts["cached"] += row.cached
+            if not row.cached:
+                tokens[0] += row.usage.prompt_tokens
+                tokens[1] += row.usage.completion_tokens
+        writer.close()
+    except KeyboardInterrupt:
+        writer.abort()
+        click.echo(
+            f"\ninterrupted after {writer.count} of {len(papers)} papers; answers so far are cached: "
+            "run the same command again to finish",
+            err=True,
+        )
+        sys.exit(130)
+    except (FatalModelError, EmbeddedModelError) as exc:
+        writer.abort()
+        _fail(str(exc))
+    finally:
+        client.close()
+        if cache is not None:
+            cache.close()
+    elapsed = time.monotonic() - started
+    where = f" -> {output}" if output and output != "-" else ""
+    click.echo(
+        f"{len(papers)} papers{where}: {counts['ok']} ok ({counts['cached']} cached), {counts['error']} error; "
+        f"{len(dump.skipped)} input line(s) skipped; model {client.model}, prompt {prompt.version}; "
+        f"new tokens: {tokens[0]} prompt + {tokens[1]} completion; {elapsed:.1f} s",
+        err=True,
+    )
+    sys.exit(EXIT_ROW_ERRORS if counts["error"] else EXIT_OK)
+
+
+@main.group()
+def prompts() -> None:
+    """List, show and compare prompt versions."""
+
+
+@prompts.command("list")
+def prompts_list() -> None:
+    """Each prompt version with its API style, hash and release status."""
+    lock = prompt_store.read_lock()
+    for name in prompt_store.available_versions():
+        try:
+            p = prompt_store.load_prompt(name)
+        except prompt_store.PromptError as exc:
+            click.echo(f"{name}: invalid: {exc}")
+            continue
+        status = "released" if lock.get(name) == p.sha256 else ("CHANGED after release" if name in lock else "draft")
+        default = " (default)" if name == prompt_store.DEFAULT_VERSION else ""
+        summary = p.description.strip().splitlines()[0]
+        click.echo(f"{name}{default}\t{p.api}\t{p.sha256[:12]}\t{status}\t{summary}")
+
+
+@prompts.command("show")
+@click.argument("version")
+def prompts_show(version: str) -> None:
+    """Print a prompt version's file."""
+    try:
+        path = prompt_store.resolve_path(version)
+        prompt = prompt_store.load_prompt(version)
+    except prompt_store.PromptError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"# {path} sha256={prompt.sha256}")
+    click.echo(path.read_text(), nl=False)
+
+
+@prompts.command("diff")
+@click.argument("a")
+@click.argument("b")
+def prompts_diff(a: str, b: str) -> None:
+    """Unified diff between two prompt versions."""
+    try:
+        click.echo(prompt_store.diff_prompts(a, b) or "(identical)", nl=False)
+    except prompt_store.PromptError as exc:
+        _fail(str(exc))
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or empty the response cache."""
+
+
+@cache.command("info")
+@cache_dir_option
+def cache_info(cache_dir: Path | None) -> None:
+    """Where the cache is, how many answers it holds and its size."""
+    with closing(ResponseCache(cache_dir)) as store:
+        click.echo(f"{store.directory}: {len(store)} answers, {store.size_bytes() / 1e6:.1f} MB")
+
+
+@cache.command("clear")
+@cache_dir_option
+def cache_clear(cache_dir: Path | None) -> None:
+    """Remove every cached answer."""
+    with closing(ResponseCache(cache_dir)) as store:
+        click.echo(f"removed {store.clear()} answers from {store.directory}")

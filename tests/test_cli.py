@@ -1,0 +1,131 @@
+"""The command line: arguments, exit statuses, output formats, against a scripted loopback server."""
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from summariser import retry
+from summariser.cli import main
+from summariser.records import read_dump
+
+from .conftest import SEED_DUMP
+from .fake_server import FakeServer, Reply
+
+GOOD = " A parser that reads sentences.\nTopic: language\nContribution: method"
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch):
+    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def run_fake(server, *args):
+    return run("run", "--base-url", server.url, "--model", "fake", *args)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nope.txt"], "nope.txt: no such file"),
+        (["run", str(SEED_DUMP), "--prompt", "v99"], "unknown prompt version 'v99'"),
+        (["run", str(SEED_DUMP), "-o", "out.xlsx"], "unknown output extension"),
+        (["run", "--base-url", "http://127.0.0.1:9/v1", str(SEED_DUMP)], "name the endpoint's model"),
+        (["prompts", "show", "v99"], "unknown prompt version"),
+    ],
+)
+def test_unusable_arguments_exit_2_with_one_line(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_run_writes_jsonl_to_stdout_in_input_order(tmp_path):
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        result = run_fake(srv, str(SEED_DUMP), "--limit", "5")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = read_dump(str(SEED_DUMP)).papers[:5]
+    assert [r["id"] for r in rows] == [p.id for p in expected]
+    assert set(rows[0]) == {
+        "id", "title", "summary", "labels", "prompt", "prompt_sha256", "model", "cached", "usage", "error",
+    }
+    assert rows[0]["labels"] == {"topic": "language", "contribution": "method"}
+    assert "5 papers" in result.stderr and "5 ok (0 cached), 0 error" in result.stderr
+    assert "skipped 2 line(s)" in result.stderr
+
+
+def test_second_run_is_all_cached_without_requests(tmp_path):
+    out = tmp_path / "o.jsonl"
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        assert run_fake(srv, str(SEED_DUMP), "--limit", "3", "-o", str(out)).exit_code == 0
+        first = out.read_text()
+        result = run_fake(srv, str(SEED_DUMP), "--limit", "3", "-o", str(out))
+        assert len(srv.requests) == 3
+    assert "3 ok (3 cached)" in result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["cached"] for r in rows)
+    assert [r["summary"] for r in rows] == [json.loads(line)["summary"] for line in first.splitlines()]
+
+
+def test_no_cache_calls_the_model_again(tmp_path):
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        run_fake(srv, str(SEED_DUMP), "--limit", "2")
+        run_fake(srv, str(SEED_DUMP), "--limit", "2", "--no-cache")
+        assert len(srv.requests) == 4
+
+
+def test_csv_and_markdown_outputs(tmp_path):
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        run_fake(srv, str(SEED_DUMP), "--limit", "2", "-o", str(tmp_path / "o.csv"))
+        run_fake(srv, str(SEED_DUMP), "--limit", "2", "-o", str(tmp_path / "o.md"))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text())))
+    assert [r["topic"] for r in rows] == ["language", "language"]
+    assert rows[0]["summary"] == "A parser that reads sentences."
+    md = (tmp_path / "o.md").read_text().splitlines()
+    assert md[0] == "| title | summary | topic | contribution | error |"
+    assert len(md) == 4
+
+
+def test_row_errors_give_exit_1_and_keep_every_row(tmp_path):
+    out = tmp_path / "o.jsonl"
+    with FakeServer([Reply(text=GOOD), Reply(400, body={"error": {"message": "context too long"}}), Reply(text=GOOD)]) as srv:
+        result = run_fake(srv, str(SEED_DUMP), "--limit", "3", "-o", str(out))
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["error"] is None for r in rows] == [True, False, True]
+    assert rows[1]["error"] == "HTTP 400: context too long"
+    assert "2 ok (0 cached), 1 error" in result.stderr
+
+
+def test_stdin_input():
+    data = json.dumps({"title": "T", "abstract": "An abstract."}) + "\n"
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", "-"], input=data)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["title"] == "T"
+
+
+def test_prompts_commands():
+    listing = run("prompts", "list").stdout
+    assert "fewshot-v1 (default)" in listing and "chat-v1" in listing
+    assert listing.count("released") == 2
+    shown = run("prompts", "show", "chat-v1").stdout
+    assert 'version = "chat-v1"' in shown
+    assert run("prompts", "diff", "fewshot-v1", "chat-v1").stdout.startswith("--- fewshot-v1.toml")
+
+
+def test_cache_info_and_clear(tmp_path):
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        run_fake(srv, str(SEED_DUMP), "--limit", "2", "--cache-dir", str(tmp_path / "c"))
+    assert ": 2 answers" in run("cache", "info", "--cache-dir", str(tmp_path / "c")).stdout
+    assert "removed 2 answers" in run("cache", "clear", "--cache-dir", str(tmp_path / "c")).stdout
+    assert ": 0 answers" in run("cache", "info", "--cache-dir", str(tmp_path / "c")).stdout
