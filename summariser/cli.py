@@ -20,6 +20,9 @@ from .records import FORMATS, InputError, read_dump
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_REMOTE_CONCURRENCY = 8
+_PROJECT = Path(__file__).resolve().parent.parent
+DEFAULT_GOLD = _PROJECT / "evals" / "gold.jsonl"
+DEFAULT_DUMP = _PROJECT / "examples" / "papers-dump.txt"
 
 
 cache_dir_option = click.option(
@@ -102,7 +105,10 @@ def run(
     started = time.monotonic()
     try:
         rows = summarise(papers, prompt, client, cache, concurrency=workers)
-        for row in tqdm(rows, total=len(papers), unit="paper", file=sys.stderr, dynamic_ncols=True, disable=None):
+        # On a terminal the bar redraws in place; in a log it is written every 30 s at most.
+        bar = tqdm(rows, total=len(papers), unit="paper", file=sys.stderr, dynamic_ncols=True,
+                   mininterval=0.5 if sys.stderr.isatty() else 30)
+        for row in bar:
             writer.write(row)
             counts["error" if row.error else "ok"] += 1
             counts["cached"] += row.cached
@@ -201,3 +207,69 @@ def cache_clear(cache_dir: Path | None) -> None:
     """Remove every cached answer."""
     with closing(ResponseCache(cache_dir)) as store:
         click.echo(f"removed {store.clear()} answers from {store.directory}")
+
+
+@main.command("eval")
+@click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the default version.")
+@click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_GOLD, show_default=True, help="Gold JSONL file.")
+@click.option("--input", "input_path", default=str(DEFAULT_DUMP), show_default=True, help="The dump holding the gold papers' abstracts.")
+@click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL]; default: the embedded model.")
+@click.option("--constrain", type=click.Choice(["auto", "llama", "schema", "none"]), default="auto", show_default=True, help="Server-side output constraint (see `run --help`).")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a self-contained HTML report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the metrics as JSON here.")
+@cache_dir_option
+def eval_command(
+    versions: tuple[str, ...],
+    gold_path: Path,
+    input_path: str,
+    model: str | None,
+    base_url: str | None,
+    constrain: str,
+    concurrency: int | None,
+    html_path: Path | None,
+    json_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Measure how the labels and summaries of prompt versions agree with the hand-labelled gold set.
+
+    Per label field: coverage, accuracy, Cohen's kappa with a 95% bootstrap interval, macro-F1,
+    per-value precision/recall/F1 and the confusion matrix; human agreement when the gold has
+    several annotators; ROUGE-1/2/L of the summaries; tokens per paper. With two or more
+    --prompt, each version against the first, with McNemar's test and the papers that changed.
+    Answers go through the normal cache, so a re-run is free.
+    """
+    from .evaluate import evaluate
+    from .gold import GoldError, load_gold
+    from .report import format_text, write_html, write_json
+
+    try:
+        prompts = [prompt_store.load_prompt(v) for v in (versions or (prompt_store.DEFAULT_VERSION,))]
+        gold = load_gold(gold_path)
+        dump = read_dump(input_path)
+        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
+    except (InputError, prompt_store.PromptError, FatalModelError, GoldError) as exc:
+        _fail(str(exc))
+        return
+
+    def progress(rows, total, version):
+        return tqdm(rows, total=total, unit="paper", desc=version, file=sys.stderr,
+                    mininterval=0.5 if sys.stderr.isatty() else 30)
+
+    workers = concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
+    try:
+        with closing(ResponseCache(cache_dir)) as store:
+            result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers, progress=progress)
+    except (GoldError, FatalModelError, EmbeddedModelError) as exc:
+        _fail(str(exc))
+        return
+    finally:
+        client.close()
+    click.echo(format_text(result))
+    if json_path:
+        write_json(result, json_path)
+        click.echo(f"metrics: {json_path}", err=True)
+    if html_path:
+        write_html(result, html_path)
+        click.echo(f"report: {html_path}", err=True)

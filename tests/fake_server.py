@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -35,10 +36,12 @@ def completion_body(text: str, chat: bool = False) -> dict:
 
 
 class FakeServer:
-    """Serves replies in order (the last one repeats) and records each request's JSON body."""
+    """Serves replies in order (the last one repeats), or asks responder(body) for each;
+    records each request's JSON body."""
 
-    def __init__(self, replies: list[Reply]) -> None:
-        self.replies = list(replies)
+    def __init__(self, replies: list[Reply] | None = None, responder: "Callable[[dict], Reply] | None" = None) -> None:
+        self.replies = list(replies or [])
+        self.responder = responder
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
         server = self
@@ -50,7 +53,10 @@ class FakeServer:
                 with lock:
                     server.requests.append(body)
                     server.headers.append(dict(self.headers))
-                    reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
+                    if server.responder is not None:
+                        reply = server.responder(body)
+                    else:
+                        reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
                 payload = reply.body if reply.body is not None else completion_body(reply.text or "", "messages" in body)
                 data = json.dumps(payload).encode()
                 self.send_response(reply.status)

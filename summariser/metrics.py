@@ -1,0 +1,189 @@
+"""Agreement and quality metrics, computed with well-kept libraries (scikit-learn, scipy, krippendorff, rouge-score)."""
+
+from __future__ import annotations
+
+import statistics
+import warnings
+from typing import Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+MISSING = "(none)"  # a paper whose row has no valid label: counted, and never correct
+
+
+class ValueScores(BaseModel):
+    """Precision, recall and F1 of one label value."""
+
+    value: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class FieldMetrics(BaseModel):
+    """How well one label field agrees with the gold labels."""
+
+    n: int
+    coverage: float  # share of papers with a valid label
+    accuracy: float
+    kappa: float
+    kappa_ci: tuple[float, float]  # 95% percentile bootstrap
+    macro_f1: float
+    per_value: list[ValueScores]
+    labels: list[str]  # rows and columns of the confusion matrix
+    confusion: list[list[int]]  # rows: gold, columns: model
+
+
+class Agreement(BaseModel):
+    """Agreement between human annotators on one field: the ceiling for the model."""
+
+    annotators: list[str]
+    measure: str  # "cohen_kappa" for two annotators, "krippendorff_alpha" for more
+    value: float
+    n: int
+
+
+class McNemar(BaseModel):
+    """Paired comparison of two versions' correctness on the same papers (exact McNemar test)."""
+
+    only_a_correct: int
+    only_b_correct: int
+    p_value: float
+
+
+def _sklearn():
+    # Imported lazily: the eval dependencies are not needed to summarise.
+    from sklearn import metrics
+
+    return metrics
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
+    """Cohen's kappa; 1.0 when both raters agree on everything (sklearn gives nan there)."""
+    if list(a) == list(b):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(_sklearn().cohen_kappa_score(a, b))
+    return 0.0 if np.isnan(value) else value
+
+
+def kappa_ci(gold: Sequence[str], pred: Sequence[str], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of Cohen's kappa over papers (paired resampling)."""
+    from scipy.stats import bootstrap
+
+    codes = {v: i for i, v in enumerate(sorted(set(gold) | set(pred)))}
+    g = np.array([codes[v] for v in gold])
+    p = np.array([codes[v] for v in pred])
+    res = bootstrap(
+        (g, p),
+        lambda x, y: cohen_kappa(x.tolist(), y.tolist()),
+        paired=True,
+        vectorized=False,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def field_metrics(gold: Sequence[str], pred: Sequence[str | None], values: Sequence[str], seed: int = 0) -> FieldMetrics:
+    """All label metrics for one field; pred None means the row had no valid label."""
+    m = _sklearn()
+    predicted = [p if p is not None else MISSING for p in pred]
+    n = len(gold)
+    # Macro-F1 over the values that occur in the gold or the predictions.
+    present = [v for v in values if v in set(gold) | set(predicted)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prec, rec, f1, support = m.precision_recall_fscore_support(
+            gold, predicted, labels=present, zero_division=0
+        )
+    labels = list(values) + ([MISSING] if MISSING in predicted else [])
+    return FieldMetrics(
+        n=n,
+        coverage=sum(p is not None for p in pred) / n,
+        accuracy=float(m.accuracy_score(gold, predicted)),
+        kappa=cohen_kappa(gold, predicted),
+        kappa_ci=kappa_ci(gold, predicted, seed=seed),
+        macro_f1=float(np.mean(f1)) if len(f1) else 0.0,
+        per_value=[
+            ValueScores(value=v, precision=float(a), recall=float(b), f1=float(c), support=int(d))
+            for v, a, b, c, d in zip(present, prec, rec, f1, support)
+        ],
+        labels=labels,
+        confusion=m.confusion_matrix(gold, predicted, labels=labels).tolist(),
+    )
+
+
+def human_agreement(by_annotator: dict[str, dict[str, str]]) -> Agreement | None:
+    """Agreement among annotators on the papers they all labelled; None with fewer than two."""
+    names = list(by_annotator)
+    if len(names) < 2:
+        return None
+    common = sorted(set.intersection(*(set(v) for v in by_annotator.values())))
+    if not common:
+        return None
+    if len(names) == 2:
+        a, b = (by_annotator[x] for x in names)
+        return Agreement(annotators=names, measure="cohen_kappa", value=cohen_kappa([a[i] for i in common], [b[i] for i in common]), n=len(common))
+    import krippendorff
+
+    codes = {v: i for i, v in enumerate(sorted({v for d in by_annotator.values() for v in d.values()}))}
+    data = np.array([[codes[by_annotator[x][i]] for i in common] for x in names], dtype=float)
+    alpha = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    return Agreement(annotators=names, measure="krippendorff_alpha", value=alpha, n=len(common))
+
+
+def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemar:
+    """Exact McNemar test: a binomial test on the papers exactly one version got right."""
+    from scipy.stats import binomtest
+
+    only_a = sum(a and not b for a, b in zip(correct_a, correct_b))
+    only_b = sum(b and not a for a, b in zip(correct_a, correct_b))
+    p = 1.0 if only_a + only_b == 0 else float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    return McNemar(only_a_correct=only_a, only_b_correct=only_b, p_value=p)
+
+
+class SummaryMetrics(BaseModel):
+    """Summary quality against reference summaries, and summary shape."""
+
+    n: int
+    rouge1: float
+    rouge2: float
+    rougeL: float
+    one_line_share: float
+    words_mean: float
+    words_median: float
+    words_min: int
+    words_max: int
+
+
+def summary_metrics(preds: Sequence[str | None], refs: Sequence[Sequence[str]]) -> SummaryMetrics:
+    """Mean ROUGE-1/2/L F-measure (best reference per paper; a missing summary scores 0) and word counts."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+    for pred, options in zip(preds, refs):
+        if not pred or not options:
+            continue
+        scores = [scorer.score(ref, pred) for ref in options]
+        for key in totals:
+            totals[key] += max(s[key].fmeasure for s in scores)
+    n = len(preds)
+    present = [p for p in preds if p]
+    words = [len(p.split()) for p in present] or [0]
+    return SummaryMetrics(
+        n=n,
+        rouge1=totals["rouge1"] / n,
+        rouge2=totals["rouge2"] / n,
+        rougeL=totals["rougeL"] / n,
+        one_line_share=sum("\n" not in p for p in present) / n,
+        words_mean=statistics.fmean(words),
+        words_median=float(statistics.median(words)),
+        words_min=min(words),
+        words_max=max(words),
+    )

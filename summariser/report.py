@@ -1,0 +1,180 @@
+"""Presenting an eval: a terminal table, JSON, and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+from .evaluate import EvalReport
+from .metrics import FieldMetrics
+
+
+def _ci(m: FieldMetrics) -> str:
+    return f"{m.kappa:.3f} [{m.kappa_ci[0]:.3f}, {m.kappa_ci[1]:.3f}]"
+
+
+def _p(p: float) -> str:
+    return f"{p:.3f}" + (" *" if p < 0.05 else "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+
+
+def format_text(report: EvalReport) -> str:
+    """The eval as plain-text tables for the terminal."""
+    out = [
+        f"eval of {report.n_papers} papers against {report.gold} (annotators: {', '.join(report.annotators)}), "
+        f"model {report.model}, {report.date}",
+        "",
+    ]
+    fields = list(report.versions[0].fields)
+    for name in fields:
+        out.append(f"== {name}")
+        rows = []
+        for v in report.versions:
+            m = v.fields[name]
+            rows.append([v.prompt, str(m.n), f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"])
+        out += _table(["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"], rows)
+        human = report.human.get(name)
+        if human:
+            out.append(f"human agreement ({human.measure}, {' vs '.join(human.annotators)}, n={human.n}): {human.value:.3f}")
+        else:
+            out.append("human agreement: needs a second annotator in the gold file")
+        for v in report.versions:
+            m = v.fields[name]
+            out.append(f"per value, {v.prompt}:")
+            out += ["  " + line for line in _table(
+                ["value", "precision", "recall", "F1", "support"],
+                [[s.value, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support)] for s in m.per_value],
+            )]
+        out.append("")
+    out.append("== summaries (ROUGE F-measure against the reference summaries)")
+    out += _table(
+        ["prompt", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean/median/min/max"],
+        [
+            [v.prompt, f"{s.rouge1:.3f}", f"{s.rouge2:.3f}", f"{s.rougeL:.3f}", f"{s.one_line_share:.3f}",
+             f"{s.words_mean:.1f}/{s.words_median:.0f}/{s.words_min}/{s.words_max}"]
+            for v in report.versions for s in [v.summary]
+        ],
+    )
+    out += ["", "== cost"]
+    out += _table(
+        ["prompt", "prompt tok/paper", "completion tok/paper", "cached calls", "errors"],
+        [[v.prompt, f"{v.cost.prompt_tokens_per_paper:.0f}", f"{v.cost.completion_tokens_per_paper:.1f}",
+          f"{v.cost.cached}/{report.n_papers}", str(v.cost.errors)] for v in report.versions],
+    )
+    for c in report.comparisons:
+        out += ["", f"== {c.b} vs {c.a} (McNemar exact test on per-paper correctness; * p < 0.05)"]
+        out += _table(
+            ["field", f"acc {c.a}", f"acc {c.b}", "diff", f"kappa {c.a}", f"kappa {c.b}", "F1 diff", "p"],
+            [[name, f"{f.accuracy_a:.3f}", f"{f.accuracy_b:.3f}", f"{f.accuracy_b - f.accuracy_a:+.3f}",
+              f"{f.kappa_a:.3f}", f"{f.kappa_b:.3f}", f"{f.macro_f1_b - f.macro_f1_a:+.3f}", _p(f.test.p_value)]
+             for name, f in c.fields.items()],
+        )
+        out.append(f"ROUGE-1: {c.rouge1_a:.3f} -> {c.rouge1_b:.3f}; labels changed on {len(c.changed)} paper-fields:")
+        for ch in c.changed[:20]:
+            out.append(f"  {ch.id} {ch.field}: {ch.a} -> {ch.b} (gold {ch.gold})  {ch.title[:60]}")
+        if len(c.changed) > 20:
+            out.append(f"  ... {len(c.changed) - 20} more in the JSON/HTML report")
+    return "\n".join(out)
+
+
+def write_json(report: EvalReport, path: str | Path) -> None:
+    """Machine-readable metrics."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(report.model_dump_json(indent=2))
+
+
+def _confusion_png(m: FieldMetrics, title: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = 1.0 + 0.55 * len(m.labels)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    ax.imshow(m.confusion, cmap="Blues")
+    ax.set_xticks(range(len(m.labels)), m.labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(m.labels)), m.labels)
+    ax.set_xlabel("model")
+    ax.set_ylabel("gold")
+    ax.set_title(title)
+    peak = max(max(r) for r in m.confusion) or 1
+    for i, row in enumerate(m.confusion):
+        for j, v in enumerate(row):
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", color="white" if v > peak / 2 else "black")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+_STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
+.mats{display:flex;flex-wrap:wrap;gap:1em}pre{background:#f6f6f6;padding:1em}"""
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_html(report: EvalReport, path: str | Path) -> None:
+    """A self-contained HTML report: tables, and confusion matrices as embedded PNG images."""
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>summariser eval</title><style>{_STYLE}</style></head><body>",
+        "<h1>summariser eval</h1>",
+        f"<p>{report.n_papers} papers, gold <code>{html.escape(report.gold)}</code> "
+        f"(annotators: {html.escape(', '.join(report.annotators))}), model <code>{html.escape(report.model)}</code>, {report.date}.</p>",
+    ]
+    for name in report.versions[0].fields:
+        parts.append(f"<h2>{html.escape(name)}</h2>")
+        parts.append(_html_table(
+            ["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"],
+            [[v.prompt, m.n, f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"]
+             for v in report.versions for m in [v.fields[name]]],
+        ))
+        human = report.human.get(name)
+        parts.append(
+            f"<p>Human agreement ({human.measure}, n={human.n}): {human.value:.3f}</p>" if human
+            else "<p>Human agreement: needs a second annotator in the gold file.</p>"
+        )
+        parts.append("<div class='mats'>")
+        for v in report.versions:
+            png = _confusion_png(v.fields[name], f"{name}: {v.prompt}")
+            parts.append(f"<figure><img alt='confusion matrix {html.escape(name)} {html.escape(v.prompt)}' src='data:image/png;base64,{png}'></figure>")
+        parts.append("</div>")
+        for v in report.versions:
+            parts.append(f"<h3>{html.escape(name)} per value: {html.escape(v.prompt)}</h3>")
+            parts.append(_html_table(
+                ["value", "precision", "recall", "F1", "support"],
+                [[s.value, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", s.support] for s in v.fields[name].per_value],
+            ))
+    parts.append("<h2>Summaries and cost</h2>")
+    parts.append(_html_table(
+        ["prompt", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean", "prompt tok/paper", "completion tok/paper", "cached", "errors"],
+        [[v.prompt, f"{v.summary.rouge1:.3f}", f"{v.summary.rouge2:.3f}", f"{v.summary.rougeL:.3f}",
+          f"{v.summary.one_line_share:.3f}", f"{v.summary.words_mean:.1f}", f"{v.cost.prompt_tokens_per_paper:.0f}",
+          f"{v.cost.completion_tokens_per_paper:.1f}", v.cost.cached, v.cost.errors] for v in report.versions],
+    ))
+    for c in report.comparisons:
+        parts.append(f"<h2>{html.escape(c.b)} vs {html.escape(c.a)}</h2><p>McNemar exact test on per-paper correctness.</p>")
+        parts.append(_html_table(
+            ["field", f"accuracy {c.a}", f"accuracy {c.b}", "difference", "p-value"],
+            [[n, f"{f.accuracy_a:.3f}", f"{f.accuracy_b:.3f}", f"{f.accuracy_b - f.accuracy_a:+.3f}", f"{f.test.p_value:.4f}"]
+             for n, f in c.fields.items()],
+        ))
+        parts.append(f"<p>Labels changed on {len(c.changed)} paper-fields:</p>")
+        parts.append(_html_table(["id", "title", "field", c.a, c.b, "gold"],
+                                 [[x.id, x.title, x.field, x.a or "", x.b or "", x.gold] for x in c.changed]))
+    parts.append("</body></html>")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("\n".join(parts), encoding="utf-8")

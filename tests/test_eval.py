@@ -1,0 +1,144 @@
+"""The gold set, its refusal cases, and `summariser eval` end to end (loopback server and cassettes)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from summariser import retry
+from summariser.cli import main
+from summariser.client import ModelClient
+from summariser.evaluate import evaluate
+from summariser.gold import GoldError, check_against_prompt, join_papers, load_gold
+from summariser.prompts import load_prompt
+from summariser.records import Paper, read_dump
+
+from .conftest import ROOT, SEED_DUMP, recorder
+from .fake_server import FakeServer, Reply
+
+GOLD = ROOT / "evals" / "gold.jsonl"
+PAPERS = read_dump(str(SEED_DUMP)).papers
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch):
+    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+
+
+def write_gold(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def gold_row(paper, topic, contribution="method", annotator="a1", summary="A summary."):
+    return {"id": paper.id, "title": paper.title, "annotator": annotator,
+            "labels": {"topic": topic, "contribution": contribution}, "summary": summary}
+
+
+def test_shipped_gold_covers_the_seed_dump_within_the_default_labels():
+    gold = load_gold(GOLD)
+    assert gold.annotators == ["a1"]
+    assert [r.id for r in gold.rows] == [p.id for p in PAPERS]
+    assert [r.title for r in gold.rows] == [p.title for p in PAPERS]
+    check_against_prompt(gold, load_prompt("fewshot-v1"))
+    check_against_prompt(gold, load_prompt("chat-v1"))
+    assert all(r.summary and "\n" not in r.summary and len(r.summary.split()) <= 35 for r in gold.rows)
+
+
+def test_malformed_and_duplicate_gold_rows_are_reported_with_their_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(gold_row(PAPERS[0], "language")) + "\n{oops\n")
+    with pytest.raises(GoldError, match=r"bad.jsonl:2: not a gold row"):
+        load_gold(bad)
+    dup = write_gold(tmp_path / "dup.jsonl", [gold_row(PAPERS[0], "language"), gold_row(PAPERS[0], "health")])
+    with pytest.raises(GoldError, match=r"dup.jsonl:2: .* labelled twice by a1"):
+        load_gold(dup)
+
+
+def test_gold_with_labels_outside_the_prompts_set_is_refused(tmp_path):
+    path = write_gold(tmp_path / "g.jsonl", [gold_row(PAPERS[0], "linguistics")])
+    with pytest.raises(GoldError, match=r"topic values \['linguistics'\] are not allowed by prompt fewshot-v1"):
+        check_against_prompt(load_gold(path), load_prompt("fewshot-v1"))
+
+
+def test_gold_matching_no_paper_is_refused(tmp_path):
+    path = write_gold(tmp_path / "g.jsonl", [gold_row(Paper(id="elsewhere", title="T", abstract="A"), "language")])
+    with pytest.raises(GoldError, match="none of its 1 papers is in the input dump"):
+        join_papers(load_gold(path), PAPERS)
+
+
+def test_eval_cli_refuses_bad_gold_with_exit_2(tmp_path):
+    path = write_gold(tmp_path / "g.jsonl", [gold_row(PAPERS[0], "linguistics")])
+    result = CliRunner().invoke(main, ["eval", "--gold", str(path), "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
+    assert result.exit_code == 2
+    assert "linguistics" in result.stderr and "Traceback" not in result.output
+
+
+def answer_by_style(body):
+    """Version A (completion) always says language/method; version B (chat) always says health/method."""
+    if "messages" in body:
+        return Reply(text='{"summary": "A chat summary.", "topic": "health", "contribution": "method"}')
+    return Reply(text=" A completion summary.\nTopic: language\nContribution: method")
+
+
+def test_two_versions_are_compared_paper_by_paper(tmp_path):
+    # Gold: 3 language, 2 health, 1 science; contributions all method.
+    topics = ["language", "language", "language", "health", "health", "science"]
+    papers = PAPERS[:6]
+    gold = load_gold(write_gold(tmp_path / "g.jsonl", [gold_row(p, t) for p, t in zip(papers, topics)]))
+    with FakeServer(responder=answer_by_style) as srv:
+        client = ModelClient("fake", srv.url)
+        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1"), load_prompt("chat-v1")], client)
+    a, b = report.versions
+    assert report.n_papers == 6
+    assert a.fields["topic"].accuracy == pytest.approx(3 / 6)
+    assert b.fields["topic"].accuracy == pytest.approx(2 / 6)
+    assert a.fields["contribution"].accuracy == b.fields["contribution"].accuracy == 1.0
+    comp = report.comparisons[0]
+    topic = comp.fields["topic"]
+    # Only A right on the 3 language papers, only B right on the 2 health papers.
+    assert (topic.test.only_a_correct, topic.test.only_b_correct) == (3, 2)
+    assert topic.test.p_value == pytest.approx(1.0)  # two-sided exact binomial, 3 of 5 at p=0.5
+    assert comp.fields["contribution"].test.p_value == 1.0
+    assert [(c.id, c.field, c.a, c.b, c.gold) for c in comp.changed] == [
+        (p.id, "topic", "language", "health", t) for p, t in zip(papers, topics)
+    ]
+    assert report.gold_distribution["topic"] == {"language": 3, "health": 2, "science": 1}
+    assert report.human == {"contribution": None, "topic": None}
+
+
+def test_second_annotator_gives_human_agreement(tmp_path):
+    papers = PAPERS[:4]
+    rows = [gold_row(p, t) for p, t in zip(papers, ["language", "language", "health", "health"])]
+    rows += [gold_row(p, t, annotator="a2") for p, t in zip(papers, ["language", "health", "health", "health"])]
+    gold = load_gold(write_gold(tmp_path / "g.jsonl", rows))
+    with FakeServer(responder=answer_by_style) as srv:
+        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1")], ModelClient("fake", srv.url))
+    human = report.human["topic"]
+    # p_o = 3/4; marginals a1 (2 L, 2 H), a2 (1 L, 3 H): p_e = (2*1 + 2*3)/16 = 1/2; kappa = (3/4-1/2)/(1/2) = 1/2
+    assert (human.measure, human.n, human.value) == ("cohen_kappa", 4, pytest.approx(0.5))
+    assert report.human["contribution"].value == 1.0
+    # The model is scored against the first annotator.
+    assert report.versions[0].fields["topic"].accuracy == pytest.approx(2 / 4)
+
+
+def test_eval_command_end_to_end_from_cassettes(tmp_path, model_client, monkeypatch):
+    """Both shipped versions on the first 3 seed papers, answered by the recorded embedded model."""
+    gold_rows = [json.loads(line) for line in GOLD.read_text().splitlines()[:3]]
+    gold = write_gold(tmp_path / "g.jsonl", gold_rows)
+    monkeypatch.setattr("summariser.cli.connect", lambda **kw: model_client)
+    out_json, out_html = tmp_path / "m.json", tmp_path / "r.html"
+    with recorder.use_cassette("eval-fewshot-v1-chat-v1.yaml"):
+        result = CliRunner().invoke(main, [
+            "eval", "--gold", str(gold), "--prompt", "fewshot-v1", "--prompt", "chat-v1",
+            "--json", str(out_json), "--report", str(out_html), "--cache-dir", str(tmp_path / "c"),
+        ])
+    assert result.exit_code == 0, result.output
+    for text in ("== topic", "== contribution", "kappa [95% CI]", "ROUGE-1", "chat-v1 vs fewshot-v1", "McNemar"):
+        assert text in result.stdout
+    metrics = json.loads(out_json.read_text())
+    assert [v["prompt"] for v in metrics["versions"]] == ["fewshot-v1", "chat-v1"]
+    assert metrics["n_papers"] == 3
+    page = out_html.read_text()
+    assert page.count("data:image/png;base64,") == 4  # 2 fields x 2 versions
+    assert "http://" not in page and "https://" not in page  # opens with no network
