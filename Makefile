@@ -12,7 +12,7 @@ AMX_OFF := $(shell grep -qs amx_tile /proc/cpuinfo && echo "-mno-amx-tile -mno-a
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	CFLAGS="$(AMX_OFF)" CXXFLAGS="$(AMX_OFF)" $(BIN)/pip install --quiet -e '.[embedded,test]'
+	CFLAGS="$(AMX_OFF)" CXXFLAGS="$(AMX_OFF)" $(BIN)/pip install --quiet -e '.[embedded,eval,test]'
 	touch $@
 
 run: $(VENV)/.installed

@@ -240,6 +240,10 @@ def eval_command(
     --prompt, each version against the first, with McNemar's test and the papers that changed.
     Answers go through the normal cache, so a re-run is free.
     """
+    try:
+        import krippendorff, matplotlib, rouge_score, scipy, sklearn  # noqa: F401, E401
+    except ImportError as exc:
+        _fail(f"summariser eval needs the eval extra ({exc.name} is missing): pip install 'summariser[eval]'")
     from .evaluate import evaluate
     from .gold import GoldError, load_gold
     from .report import format_text, write_html, write_json
