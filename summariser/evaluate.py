@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from .cache import ResponseCache
 from .client import ModelClient
-from .gold import Gold, check_against_prompt, join_papers
+from .gold import Gold, check_against_prompt, check_no_self_examples, join_papers
 from .metrics import (
     Agreement,
     FieldMetrics,
@@ -101,7 +101,7 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
     by_paper = gold.by_paper()
     fields = {}
     for f in prompt.fields:
-        labelled = [r for r in rows if f.name in ref[r.id].labels]
+        labelled = [r for r in rows if r.id in ref and f.name in ref[r.id].labels]
         fields[f.name] = field_metrics(
             [ref[r.id].labels[f.name] for r in labelled], [r.labels.get(f.name) for r in labelled], list(f.values)
         )
@@ -131,7 +131,7 @@ def compare(a: VersionResult, b: VersionResult, gold: Gold, papers: list[Paper])
     fields: dict[str, FieldComparison] = {}
     changed: list[Change] = []
     for name in a.fields.keys() & b.fields.keys():
-        ids = [i for i in a.predictions if name in ref[i].labels]
+        ids = [i for i in a.predictions if i in ref and name in ref[i].labels]
         truth = [ref[i].labels[name] for i in ids]
         fa, fb = a.fields[name], b.fields[name]
         fields[name] = FieldComparison(
@@ -181,6 +181,7 @@ def evaluate(
     """
     for prompt in prompts:
         check_against_prompt(gold, prompt)
+        check_no_self_examples(gold, prompt)
     matched = join_papers(gold, papers)
     results = []
     for prompt in prompts:

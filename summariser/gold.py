@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from .prompts import PromptVersion
-from .records import Paper
+from .records import Paper, paper_id
 
 
 class GoldError(Exception):
@@ -88,6 +88,14 @@ def check_against_prompt(gold: Gold, prompt: PromptVersion) -> None:
             )
         if not any(f.name in r.labels for r in gold.rows):
             raise GoldError(f"{gold.path}: no gold labels for field {f.name!r} of prompt {prompt.version}")
+
+
+def check_no_self_examples(gold: Gold, prompt: PromptVersion) -> None:
+    """Refuse a prompt whose worked examples include a gold paper: it would be shown its own answer."""
+    ids = set(gold.by_paper())
+    leaked = [ex.title for ex in prompt.examples if paper_id(ex.title) in ids]
+    if leaked:
+        raise GoldError(f"prompt {prompt.version} uses gold paper(s) as examples, which would inflate the eval: {leaked[0]!r}")
 
 
 def join_papers(gold: Gold, papers: list[Paper]) -> list[Paper]:

@@ -9,9 +9,9 @@ from summariser import retry
 from summariser.cli import main
 from summariser.client import ModelClient
 from summariser.evaluate import evaluate
-from summariser.gold import GoldError, check_against_prompt, join_papers, load_gold
+from summariser.gold import GoldError, check_against_prompt, check_no_self_examples, join_papers, load_gold
 from summariser.prompts import load_prompt
-from summariser.records import Paper, read_dump
+from summariser.records import Paper, paper_id, read_dump
 
 from .conftest import ROOT, SEED_DUMP, recorder
 from .fake_server import FakeServer, Reply
@@ -65,6 +65,17 @@ def test_gold_matching_no_paper_is_refused(tmp_path):
     path = write_gold(tmp_path / "g.jsonl", [gold_row(Paper(id="elsewhere", title="T", abstract="A"), "language")])
     with pytest.raises(GoldError, match="none of its 1 papers is in the input dump"):
         join_papers(load_gold(path), PAPERS)
+
+
+def test_prompt_whose_examples_are_gold_papers_is_refused(tmp_path):
+    prompt = load_prompt("fewshot-v1")
+    example = prompt.examples[0]
+    path = write_gold(tmp_path / "g.jsonl", [gold_row(Paper(id="x", title=example.title, abstract="A"), "language")])
+    rows = [json.loads(path.read_text())]
+    rows[0]["id"] = paper_id(example.title)
+    write_gold(path, rows)
+    with pytest.raises(GoldError, match="uses gold paper"):
+        check_no_self_examples(load_gold(path), prompt)
 
 
 def test_eval_cli_refuses_bad_gold_with_exit_2(tmp_path):
