@@ -25,6 +25,22 @@ DEFAULT_GOLD = _PROJECT / "evals" / "gold.jsonl"
 DEFAULT_DUMP = _PROJECT / "examples" / "papers-dump.txt"
 
 
+model_option = click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
+base_url_option = click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 [env OPENAI_BASE_URL]. "
+    "With neither this nor OPENAI_API_KEY, the embedded model is used.",
+)
+constrain_option = click.option(
+    "--constrain",
+    type=click.Choice(["auto", "llama", "schema", "none"]),
+    default="auto",
+    show_default=True,
+    help="Server-side output constraint: llama.cpp grammar / JSON schema ('llama', for llama.cpp and "
+    "llama-cpp-python servers), OpenAI json_schema ('schema'), or none. auto: 'llama' for the "
+    "embedded model, 'schema' for endpoints. Answers are validated either way.",
+)
 cache_dir_option = click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -55,12 +71,12 @@ def main() -> None:
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output", metavar="OUT", help="Output file: .jsonl, .csv or .md. Default: JSONL on stdout.")
 @click.option("--prompt", "prompt_version", default=prompt_store.DEFAULT_VERSION, show_default=True, help="Prompt version name, or a path to a prompt .toml file.")
-@click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 [env OPENAI_BASE_URL]. With neither this nor OPENAI_API_KEY, the embedded model is used.")
+@model_option
+@base_url_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help=f"Requests in flight. Default: 1 on the embedded model, {DEFAULT_REMOTE_CONCURRENCY} on an endpoint.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format. Default: detected from the extension or content.")
-@click.option("--constrain", type=click.Choice(["auto", "llama", "schema", "none"]), default="auto", show_default=True, help="Server-side output constraint: llama.cpp grammar / JSON schema ('llama'), OpenAI json_schema ('schema'), or none. auto: 'llama' for the embedded model, 'schema' for endpoints.")
+@constrain_option
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @cache_dir_option
 def run(
@@ -213,9 +229,9 @@ def cache_clear(cache_dir: Path | None) -> None:
 @click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the default version.")
 @click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_GOLD, show_default=True, help="Gold JSONL file.")
 @click.option("--input", "input_path", default=str(DEFAULT_DUMP), show_default=True, help="The dump holding the gold papers' abstracts.")
-@click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL]; default: the embedded model.")
-@click.option("--constrain", type=click.Choice(["auto", "llama", "schema", "none"]), default="auto", show_default=True, help="Server-side output constraint (see `run --help`).")
+@model_option
+@base_url_option
+@constrain_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
 @click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a self-contained HTML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the metrics as JSON here.")

@@ -97,7 +97,15 @@ def test_csv_and_markdown_outputs(tmp_path):
 
 def test_row_errors_give_exit_1_and_keep_every_row(tmp_path):
     out = tmp_path / "o.jsonl"
-    with FakeServer([Reply(text=GOOD), Reply(400, body={"error": {"message": "context too long"}}), Reply(text=GOOD)]) as srv:
+    second = read_dump(str(SEED_DUMP)).papers[1].title
+
+    def fail_second(body):
+        if second in body["prompt"]:
+            return Reply(400, body={"error": {"message": "context too long"}})
+        return Reply(text=GOOD)
+
+    # Requests run concurrently, so the failure is tied to the paper, not to the arrival order.
+    with FakeServer(responder=fail_second) as srv:
         result = run_fake(srv, str(SEED_DUMP), "--limit", "3", "-o", str(out))
     assert result.exit_code == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
