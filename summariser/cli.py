@@ -104,8 +104,13 @@ def run(
         dump = read_dump(input_path, fmt)
         prompt = prompt_store.load_prompt(prompt_version)
         client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
+        cache = None if no_cache else ResponseCache(cache_dir)
+        writer = RowWriter(output, [f.name for f in prompt.fields])
     except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
         _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(f"{exc.filename}: {exc.strerror}")
         return
     papers = dump.papers[:limit] if limit else dump.papers
     source = "<stdin>" if input_path == "-" else input_path
@@ -114,8 +119,6 @@ def run(
     for line, what in dump.cleaned:
         click.echo(f"{source}:{line}: {what}", err=True)
     workers = concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
-    cache = None if no_cache else ResponseCache(cache_dir)
-    writer = RowWriter(output, [f.name for f in prompt.fields])
     counts = {"ok": 0, "error": 0, "cached": 0}
     tokens = [0, 0]
     started = time.monotonic()

@@ -133,6 +133,11 @@ def connect(
     api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
     model = model or os.environ.get("SUMMARISER_MODEL") or None
     if base_url is None and api_key is None:
+        if model not in (None, EMBEDDED_MODEL):
+            raise FatalModelError(
+                f"model {model!r} needs an endpoint (--base-url or OPENAI_API_KEY); "
+                f"the embedded model is {EMBEDDED_MODEL}"
+            )
         server = EmbeddedServer()
         return ModelClient(
             model=model or EMBEDDED_MODEL,

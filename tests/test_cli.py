@@ -38,6 +38,8 @@ def run_fake(server, *args):
         (["run", str(SEED_DUMP), "-o", "out.xlsx"], "unknown output extension"),
         (["run", "--base-url", "http://127.0.0.1:9/v1", str(SEED_DUMP)], "name the endpoint's model"),
         (["prompts", "show", "v99"], "unknown prompt version"),
+        (["run", str(SEED_DUMP), "--model", "gpt-4o"], "model 'gpt-4o' needs an endpoint"),
+        (["run", str(SEED_DUMP), "-o", "/proc/forbidden/out.jsonl"], "/proc/forbidden"),
     ],
 )
 def test_unusable_arguments_exit_2_with_one_line(args, message):
