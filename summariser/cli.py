@@ -34,12 +34,14 @@ base_url_option = click.option(
 )
 constrain_option = click.option(
     "--constrain",
-    type=click.Choice(["auto", "llama", "schema", "none"]),
+    type=click.Choice(["auto", "llama", "schema", "mixed", "none"]),
     default="auto",
     show_default=True,
-    help="Server-side output constraint: llama.cpp grammar / JSON schema ('llama', for llama.cpp and "
-    "llama-cpp-python servers), OpenAI json_schema ('schema'), or none. auto: 'llama' for the "
-    "embedded model, 'schema' for endpoints. Answers are validated either way.",
+    help="How the server is asked to keep to the answer's shape: 'llama' a llama.cpp grammar or "
+    "JSON schema (llama.cpp, llama-cpp-python), 'schema' OpenAI's json_schema (chat prompts), "
+    "'mixed' a grammar for completion prompts and json_schema for chat prompts, 'none'. "
+    "auto: 'llama' for the embedded model, 'schema' for OpenAI, 'mixed' for other endpoints. "
+    "Answers are validated either way.",
 )
 cache_dir_option = click.option(
     "--cache-dir",

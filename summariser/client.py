@@ -16,7 +16,7 @@ from .retry import call_with_retries
 from .schema import Usage
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
-Constrain = Literal["llama", "schema", "none"]
+Constrain = Literal["llama", "schema", "mixed", "none"]
 
 
 class FatalModelError(Exception):
@@ -150,9 +150,8 @@ def connect(
         if base_url is not None:
             raise FatalModelError("name the endpoint's model with --model or SUMMARISER_MODEL")
         model = OPENAI_DEFAULT_MODEL
-    return ModelClient(
-        model=model,
-        base_url=base_url,
-        api_key=api_key,
-        constrain="schema" if constrain == "auto" else constrain,
-    )
+    if constrain == "auto":
+        # OpenAI rejects unknown request fields, so it gets only what it documents; other servers
+        # get a grammar too, which llama.cpp servers enforce and others ignore.
+        constrain = "schema" if base_url is None or "api.openai.com" in base_url else "mixed"
+    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain)

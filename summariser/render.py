@@ -85,21 +85,25 @@ def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
 def render(prompt: PromptVersion, paper: Paper, model: str, constrain: str = "none") -> Request:
     """The request for one paper.
 
-    constrain asks the server to enforce the answer's shape: "llama" (llama.cpp's grammar, or
-    JSON schema via response_format json_object), "schema" (OpenAI's json_schema response
-    format, chat only) or "none" (the answer is still validated, and re-asked if wrong).
+    constrain asks the server to enforce the answer's shape:
+    - "llama": llama.cpp's grammar (completion), or a JSON schema as response_format json_object (chat);
+    - "schema": OpenAI's json_schema response format (chat only);
+    - "mixed": a grammar for completion prompts, json_schema for chat prompts (servers that ignore
+      what they do not know, such as vLLM and Ollama, and llama.cpp's own server);
+    - "none". The answer is validated, and re-asked if wrong, whatever the mode.
     """
     params = prompt.params.model_dump(exclude_none=True)
     if not params.get("stop"):
         params.pop("stop", None)
     common = dict(model=model, prompt_version=prompt.version, prompt_sha256=prompt.sha256, params=params)
     if prompt.api == "completion":
-        grammar = gbnf_grammar(prompt) if constrain == "llama" and prompt.output.format == "lines" else None
+        wants_grammar = constrain in ("llama", "mixed") and prompt.output.format == "lines"
+        grammar = gbnf_grammar(prompt) if wants_grammar else None
         return Request(api="completion", prompt=completion_prompt(prompt, paper), grammar=grammar, **common)
     response_format = None
     if prompt.output.format == "json" and constrain == "llama":
         response_format = {"type": "json_object", "schema": json_schema(prompt, cap_length=True)}
-    elif prompt.output.format == "json" and constrain == "schema":
+    elif prompt.output.format == "json" and constrain in ("schema", "mixed"):
         response_format = {
             "type": "json_schema",
             "json_schema": {"name": "answer", "schema": json_schema(prompt), "strict": True},

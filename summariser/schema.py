@@ -135,7 +135,9 @@ def parse_json(text: str) -> dict[str, Any]:
     if fenced:
         text = fenced.group(1)
     try:
-        data = json.loads(text)
+        # strict=False lets a raw control character inside a string through to validation, where
+        # a trailing newline is trimmed and an inner one is rejected with a clear reason.
+        data = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         raise AnswerError(f"the answer is not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict):

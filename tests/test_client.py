@@ -111,3 +111,19 @@ def test_concurrent_run_keeps_input_order():
         rows = list(summarise(papers, PROMPT, client_for(srv), concurrency=4))
     assert [r.id for r in rows] == [p.id for p in papers]
     assert len(srv.requests) == 20
+
+
+def test_endpoint_selection_and_default_constraints(monkeypatch):
+    from summariser.client import connect
+
+    assert connect().embedded and connect().constrain == "llama"
+    assert connect(base_url="http://localhost:8000/v1", model="m").constrain == "mixed"
+    assert connect(base_url="https://api.openai.com/v1", model="m").constrain == "schema"
+    openai_default = connect(api_key="sk-x")
+    assert (openai_default.model, openai_default.constrain, openai_default.embedded) == ("gpt-4o-mini", "schema", False)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:1/v1")
+    monkeypatch.setenv("SUMMARISER_MODEL", "from-env")
+    assert connect().model == "from-env" and not connect().embedded
+    monkeypatch.delenv("SUMMARISER_MODEL")
+    with pytest.raises(FatalModelError, match="name the endpoint's model"):
+        connect()

@@ -39,6 +39,10 @@ def test_json_answer_and_its_errors():
     assert validate_answer("```json\n" + json.dumps(ok) + "\n```", CHAT).summary == "It works."
     with pytest.raises(AnswerError, match="single line"):
         validate_answer(json.dumps({**ok, "summary": "two\nlines"}), CHAT)
+    raw_newline = '{"summary": "Ends with a raw newline\n", "topic": "health", "contribution": "survey"}'
+    assert validate_answer(raw_newline, CHAT).summary == "Ends with a raw newline"
+    with pytest.raises(AnswerError, match="single line"):
+        validate_answer(raw_newline.replace("raw newline\n", "raw\nnewline"), CHAT)
     with pytest.raises(AnswerError, match="not valid JSON"):
         validate_answer("Sure! Here is", CHAT)
 
@@ -64,3 +68,9 @@ def test_completion_prompt_puts_the_paper_last():
     other = render(FEWSHOT, Paper(id="p2", title="B", abstract="C."), "m").prompt
     prefix = text[: text.rindex("Title: A Title")]
     assert other.startswith(prefix)
+
+
+def test_mixed_mode_sends_a_grammar_to_completion_prompts_and_a_schema_to_chat_prompts():
+    assert render(FEWSHOT, PAPER, "m", "mixed").grammar is not None
+    assert render(CHAT, PAPER, "m", "mixed").response_format["type"] == "json_schema"
+    assert render(FEWSHOT, PAPER, "m", "schema").grammar is None
