@@ -6,9 +6,11 @@ The Python API that the command line is built on::
 
     dump = read_dump("examples/papers-dump.txt")
     client = connect()  # the embedded model, or OPENAI_BASE_URL / OPENAI_API_KEY
-    for row in summarise(dump.papers, load_prompt("fewshot-v1"), client, ResponseCache()):
+    cache = ResponseCache()
+    for row in summarise(dump.papers, load_prompt("fewshot-v1"), client, cache):
         print(row.summary, row.labels)
     client.close()
+    cache.close()
 """
 
 from .cache import ResponseCache

@@ -33,8 +33,9 @@ class ResponseCache:
     def __init__(self, directory: Path | str | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_dir()
         # Answers may quote private abstracts: the folder is the user's alone.
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.directory, 0o700)
+        if not self.directory.exists():
+            self.directory.mkdir(parents=True, mode=0o700)
+            os.chmod(self.directory, 0o700)  # mkdir's mode is masked by the umask
         self._cache = diskcache.Cache(str(self.directory), size_limit=2**34)
 
     def get(self, key: str) -> CachedAnswer | None:

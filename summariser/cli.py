@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import closing
@@ -53,6 +54,26 @@ cache_dir_option = click.option(
 def _fail(message: str) -> None:
     click.echo(f"summariser: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def _open_cache(cache_dir: Path | None) -> ResponseCache:
+    try:
+        return ResponseCache(cache_dir)
+    except OSError as exc:
+        _fail(f"cache folder {exc.filename}: {exc.strerror}")
+        raise  # unreachable: _fail exits
+
+
+def _check_writable(path: Path | None) -> None:
+    """Fail before a long eval, not after it, when a report cannot be written."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"{exc.filename}: {exc.strerror}")
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        _fail(f"{path}: cannot write here")
 
 
 def _describe_lines(entries: list[tuple[int, str]]) -> str:
@@ -148,6 +169,9 @@ def run(
     except (FatalModelError, EmbeddedModelError) as exc:
         writer.abort()
         _fail(str(exc))
+    except BaseException:
+        writer.abort()  # never leave a half-written temporary file behind
+        raise
     finally:
         client.close()
         if cache is not None:
@@ -218,7 +242,7 @@ def cache() -> None:
 @cache_dir_option
 def cache_info(cache_dir: Path | None) -> None:
     """Where the cache is, how many answers it holds and its size."""
-    with closing(ResponseCache(cache_dir)) as store:
+    with closing(_open_cache(cache_dir)) as store:
         click.echo(f"{store.directory}: {len(store)} answers, {store.size_bytes() / 1e6:.1f} MB")
 
 
@@ -226,7 +250,7 @@ def cache_info(cache_dir: Path | None) -> None:
 @cache_dir_option
 def cache_clear(cache_dir: Path | None) -> None:
     """Remove every cached answer."""
-    with closing(ResponseCache(cache_dir)) as store:
+    with closing(_open_cache(cache_dir)) as store:
         click.echo(f"removed {store.clear()} answers from {store.directory}")
 
 
@@ -282,9 +306,11 @@ def eval_command(
         return tqdm(rows, total=total, unit="paper", desc=version, file=sys.stderr,
                     mininterval=0.5 if sys.stderr.isatty() else 30)
 
+    _check_writable(json_path)
+    _check_writable(html_path)
     workers = concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
     try:
-        with closing(ResponseCache(cache_dir)) as store:
+        with closing(_open_cache(cache_dir)) as store:
             result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers, progress=progress)
     except (GoldError, FatalModelError, EmbeddedModelError) as exc:
         _fail(str(exc))

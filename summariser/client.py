@@ -80,7 +80,8 @@ class ModelClient:
             what = "/v1/completions" if request.api == "completion" else "/v1/chat/completions"
             raise FatalModelError(
                 f"the endpoint has no model {request.model!r} or does not serve {what} "
-                f"(prompt {request.prompt_version} uses the {request.api} API)"
+                f"(prompt {request.prompt_version} uses the {request.api} API"
+                + ("; for chat models use a chat prompt version such as chat-v1)" if request.api == "completion" else ")")
             ) from None
         except openai.APIStatusError as exc:
             message = exc.message.removeprefix(f"Error code: {exc.status_code} - ")

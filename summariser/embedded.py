@@ -57,6 +57,7 @@ class EmbeddedServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
         self._url: str | None = None
+        self._failed: EmbeddedModelError | None = None
 
     @property
     def started(self) -> bool:
@@ -65,8 +66,14 @@ class EmbeddedServer:
 
     def base_url(self) -> str:
         """The server's /v1 URL, starting the server if needed."""
+        if self._failed is not None:
+            raise self._failed  # do not try again for every waiting worker
         if self._url is None:
-            self._url = self._start()
+            try:
+                self._url = self._start()
+            except EmbeddedModelError as exc:
+                self._failed = exc
+                raise
         return self._url
 
     def _start(self) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from .cache import ResponseCache
 from .client import ModelClient
-from .gold import Gold, check_against_prompt, check_no_self_examples, join_papers
+from .gold import Gold, GoldError, check_against_prompt, check_no_self_examples, join_papers
 from .metrics import (
     Agreement,
     FieldMetrics,
@@ -102,6 +102,8 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
     fields = {}
     for f in prompt.fields:
         labelled = [r for r in rows if r.id in ref and f.name in ref[r.id].labels]
+        if not labelled:
+            raise GoldError(f"{gold.path}: annotator {gold.annotators[0]} labels none of these papers' {f.name}")
         fields[f.name] = field_metrics(
             [ref[r.id].labels[f.name] for r in labelled], [r.labels.get(f.name) for r in labelled], list(f.values)
         )

@@ -92,7 +92,7 @@ def check_against_prompt(gold: Gold, prompt: PromptVersion) -> None:
 
 def check_no_self_examples(gold: Gold, prompt: PromptVersion) -> None:
     """Refuse a prompt whose worked examples include a gold paper: it would be shown its own answer."""
-    ids = set(gold.by_paper())
+    ids = set(gold.by_paper()) | {paper_id(r.title) for r in gold.rows if r.title}
     leaked = [ex.title for ex in prompt.examples if paper_id(ex.title) in ids]
     if leaked:
         raise GoldError(f"prompt {prompt.version} uses gold paper(s) as examples, which would inflate the eval: {leaked[0]!r}")

@@ -74,6 +74,9 @@ def kappa_ci(gold: Sequence[str], pred: Sequence[str], n_resamples: int = 1000, 
     """95% percentile bootstrap interval of Cohen's kappa over papers (paired resampling)."""
     from scipy.stats import bootstrap
 
+    if len(gold) < 2:
+        point = cohen_kappa(gold, pred)
+        return point, point  # nothing to resample
     codes = {v: i for i, v in enumerate(sorted(set(gold) | set(pred)))}
     g = np.array([codes[v] for v in gold])
     p = np.array([codes[v] for v in pred])

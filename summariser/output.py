@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import tempfile
@@ -19,6 +18,8 @@ def output_format(path: str | None) -> str:
     """The format for an output path by its extension; stdout gets JSONL."""
     if path is None or path == "-":
         return "jsonl"
+    if Path(path).is_dir():
+        raise ValueError(f"{path}: is a directory, expected an output file")
     fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown output extension, use one of {', '.join(OUTPUT_FORMATS)}")
@@ -100,7 +101,3 @@ class RowWriter:
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
 
-
-def read_rows(path: Path) -> list[Row]:
-    """Read rows back from a JSONL output file."""
-    return [Row.model_validate(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]

@@ -52,15 +52,15 @@ def summarise(
         for paper in papers:
             yield summarise_one(paper, prompt, client, cache)
         return
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        window: deque[Future[Row]] = deque()
-        try:
-            for paper in papers:
-                window.append(pool.submit(summarise_one, paper, prompt, client, cache))
-                if len(window) >= 2 * concurrency:
-                    yield window.popleft().result()
-            while window:
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    window: deque[Future[Row]] = deque()
+    try:
+        for paper in papers:
+            window.append(pool.submit(summarise_one, paper, prompt, client, cache))
+            if len(window) >= 2 * concurrency:
                 yield window.popleft().result()
-        finally:
-            for future in window:
-                future.cancel()
+        while window:
+            yield window.popleft().result()
+    finally:
+        # On an interrupt or a fatal error, do not wait for the requests still in flight.
+        pool.shutdown(wait=False, cancel_futures=True)

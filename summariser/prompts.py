@@ -68,6 +68,9 @@ class PromptVersion(BaseModel):
 
     @model_validator(mode="after")
     def _examples_use_allowed_values(self) -> "PromptVersion":
+        names = [f.name for f in self.fields]
+        if "summary" in names or len(set(names)) != len(names):
+            raise ValueError(f"field names must be unique and not 'summary': {names}")
         for i, ex in enumerate(self.examples, start=1):
             for f in self.fields:
                 value = ex.labels.get(f.name)
@@ -116,7 +119,7 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
     path = resolve_path(version, directory)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PromptError(f"{path}: invalid TOML: {exc}") from None
     try:
         prompt = PromptVersion.model_validate(data)
@@ -146,6 +149,10 @@ def read_lock(directory: Path | None = None) -> dict[str, str]:
 def diff_prompts(a: str, b: str, directory: Path | None = None) -> str:
     """A unified diff between the files of two prompt versions."""
     pa, pb = resolve_path(a, directory), resolve_path(b, directory)
+    try:
+        pa.read_text(), pb.read_text()
+    except UnicodeDecodeError as exc:
+        raise PromptError(f"not a UTF-8 prompt file: {exc}") from None
     return "".join(
         difflib.unified_diff(
             pa.read_text().splitlines(keepends=True),

@@ -90,7 +90,10 @@ def read_dump(source: str, fmt: str | None = None) -> Dump:
         raise InputError(f"{name}: is empty")
     fmt = fmt or detect_format(name, text)
     parser = {"text": _parse_text, "jsonl": _parse_jsonl, "json": _parse_json, "csv": _parse_csv}[fmt]
-    dump = parser(text, name)
+    try:
+        dump = parser(text, name)
+    except csv.Error as exc:
+        raise InputError(f"{name}: malformed CSV: {exc}") from None
     dump.format = fmt
     _drop_duplicates(dump)
     if not dump.papers:

@@ -10,7 +10,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -47,7 +47,7 @@ def call_with_retries(fn: Callable[[], T], max_attempts: int = MAX_ATTEMPTS, max
     retrying = Retrying(
         retry=retry_if_exception_type(TRANSIENT),
         wait=_wait,
-        stop=stop_after_attempt(max_attempts) | stop_after_delay(max_seconds),
+        stop=stop_after_attempt(max_attempts) | stop_before_delay(max_seconds),
         reraise=True,
     )
     return retrying(fn)

@@ -119,12 +119,18 @@ def parse_lines(text: str, prompt: PromptVersion) -> dict[str, str]:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         raise AnswerError("the answer is empty")
-    data = {"summary": lines[0]}
     keys = {line_key(f.name).casefold(): f.name for f in prompt.fields}
-    for line in lines[1:]:
+    data: dict[str, str] = {}
+    before_fields = []
+    for line in lines:
         m = re.match(r"^([A-Za-z _]+):\s*(.*)$", line)
         if m and m.group(1).strip().casefold() in keys:
             data.setdefault(keys[m.group(1).strip().casefold()], m.group(2).strip().strip(".").casefold())
+        elif not data:
+            before_fields.append(line)
+    if len(before_fields) > 1:
+        raise AnswerError("the summary must be a single line, followed by one line per label field")
+    data["summary"] = before_fields[0] if before_fields else ""
     return data
 
 

@@ -13,6 +13,7 @@ from typing import Iterator
 import pytest
 import vcr
 
+from summariser import retry
 from summariser.client import ModelClient
 from summariser.embedded import MODEL_NAME, EmbeddedServer
 
@@ -55,3 +56,13 @@ def _no_endpoint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "SUMMARISER_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SUMMARISER_CACHE_DIR", str(tmp_path / "cache"))
+
+
+# A valid answer in fewshot-v1's line format.
+GOOD = " A parser that reads sentences.\nTopic: language\nContribution: method"
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries without waiting, for tests of failure paths."""
+    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)

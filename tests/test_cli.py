@@ -7,19 +7,17 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from summariser import retry
 from summariser.cli import main
 from summariser.records import read_dump
 
-from .conftest import SEED_DUMP
+from .conftest import GOOD, SEED_DUMP
 from .fake_server import FakeServer, Reply
 
-GOOD = " A parser that reads sentences.\nTopic: language\nContribution: method"
 
 
 @pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch):
-    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+def _no_backoff(no_backoff):
+    pass
 
 
 def run(*args, input=None):
@@ -40,6 +38,9 @@ def run_fake(server, *args):
         (["prompts", "show", "v99"], "unknown prompt version"),
         (["run", str(SEED_DUMP), "--model", "gpt-4o"], "model 'gpt-4o' needs an endpoint"),
         (["run", str(SEED_DUMP), "-o", "/proc/forbidden/out.jsonl"], "/proc/forbidden"),
+        (["run", str(SEED_DUMP), "-o", "/tmp"], "/tmp: is a directory"),
+        (["cache", "info", "--cache-dir", "/proc/forbidden/cache"], "cache folder /proc/forbidden"),
+        (["eval", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--json", "/proc/x/m.json"], "/proc/x"),
     ],
 )
 def test_unusable_arguments_exit_2_with_one_line(args, message):

@@ -4,24 +4,23 @@ import httpx2
 import openai
 import pytest
 
-from summariser import retry
 from summariser.cache import ResponseCache
 from summariser.client import FatalModelError, ModelClient
 from summariser.pipeline import summarise, summarise_one
 from summariser.prompts import load_prompt
 from summariser.records import Paper
 
+from .conftest import GOOD
 from .fake_server import FakeServer, Reply
 
 PROMPT = load_prompt("fewshot-v1")
 CHAT = load_prompt("chat-v1")
 PAPER = Paper(id="p1", title="A Title", abstract="An abstract about parsing sentences.")
-GOOD = " A parser that reads sentences.\nTopic: language\nContribution: method"
 
 
 @pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch):
-    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+def _no_backoff(no_backoff):
+    pass
 
 
 def client_for(server, **kw):
@@ -36,6 +35,8 @@ def test_rate_limit_is_retried_then_succeeds():
 
 
 def test_retry_after_header_sets_the_wait():
+    from summariser import retry
+
     request = httpx2.Request("POST", "http://x/v1/completions")
     exc = openai.RateLimitError("slow", response=httpx2.Response(429, headers={"retry-after": "7"}, request=request), body=None)
     assert retry._retry_after(exc) == 7.0
@@ -48,6 +49,8 @@ def test_server_errors_are_retried_a_bounded_number_of_times():
     with FakeServer([Reply(502, body={"error": {"message": "bad gateway"}})]) as srv:
         row = summarise_one(PAPER, PROMPT, client_for(srv))
     assert row.error.startswith("HTTP 502")
+    from summariser import retry
+
     assert len(srv.requests) == retry.MAX_ATTEMPTS
     assert row.summary is None and row.labels == {"topic": None, "contribution": None}
 

@@ -5,7 +5,6 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from summariser import retry
 from summariser.cli import main
 from summariser.client import ModelClient
 from summariser.evaluate import evaluate
@@ -21,8 +20,8 @@ PAPERS = read_dump(str(SEED_DUMP)).papers
 
 
 @pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch):
-    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+def _no_backoff(no_backoff):
+    pass
 
 
 def write_gold(path, rows):
@@ -153,3 +152,18 @@ def test_eval_command_end_to_end_from_cassettes(tmp_path, model_client, monkeypa
     page = out_html.read_text()
     assert page.count("data:image/png;base64,") == 4  # 2 fields x 2 versions
     assert "http://" not in page and "https://" not in page  # opens with no network
+
+
+def test_a_single_gold_paper_still_gives_a_report(tmp_path):
+    gold = load_gold(write_gold(tmp_path / "g.jsonl", [gold_row(PAPERS[0], "language")]))
+    with FakeServer(responder=answer_by_style) as srv:
+        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1")], ModelClient("fake", srv.url))
+    topic = report.versions[0].fields["topic"]
+    assert (topic.n, topic.accuracy, topic.kappa, topic.kappa_ci) == (1, 1.0, 1.0, (1.0, 1.0))
+
+
+def test_self_example_check_also_matches_titles(tmp_path):
+    prompt = load_prompt("fewshot-v1")
+    row = gold_row(Paper(id="custom-id-7", title=prompt.examples[1].title, abstract="A"), "health")
+    with pytest.raises(GoldError, match="uses gold paper"):
+        check_no_self_examples(load_gold(write_gold(tmp_path / "g.jsonl", [row])), prompt)

@@ -63,3 +63,11 @@ def test_diff_shows_changed_lines():
     assert out.startswith("--- fewshot-v1.toml\n+++ chat-v1.toml")
     assert '-api = "completion"' in out and '+api = "chat"' in out
     assert prompts.diff_prompts("fewshot-v1", "fewshot-v1") == ""
+
+
+def test_a_label_field_may_not_be_called_summary(tmp_path):
+    src = (prompts.prompts_dir() / "fewshot-v1.toml").read_text()
+    path = tmp_path / "bad.toml"
+    path.write_text(src.replace('name = "contribution"', 'name = "summary"'))
+    with pytest.raises(PromptError, match="not 'summary'"):
+        load_prompt(str(path))

@@ -116,3 +116,14 @@ def test_detect_format():
     assert detect_format("x", '[{"title": "a"}]') == "json"
     assert detect_format("x", "id,title,abstract\n1,a,b") == "csv"
     assert detect_format("x", "Some title\nSome abstract") == "text"
+
+
+def test_malformed_csv_is_a_clear_error(tmp_path, monkeypatch):
+    import csv
+
+    monkeypatch.setattr(csv, "field_size_limit", csv.field_size_limit)
+    csv.field_size_limit(100)
+    path = tmp_path / "bad.csv"
+    path.write_text('title,abstract\n"unclosed,' + "x" * 500 + "\n")
+    with pytest.raises(InputError, match="malformed CSV"):
+        read_dump(str(path))

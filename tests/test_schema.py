@@ -21,7 +21,8 @@ def test_line_answer_is_parsed():
 @pytest.mark.parametrize(
     "text, reason",
     [
-        ("\nTopic: language\nContribution: method", "topic: Field required"),  # no summary line
+        ("\nTopic: language\nContribution: method", "summary is empty"),  # no summary line
+        ("A model\nthat wraps.\nTopic: language\nContribution: method", "single line"),
         ("Fine.\nTopic: linguistics\nContribution: method", "topic"),
         ("Fine.\nTopic: language", "contribution: Field required"),
         (" ".join(["word"] * 36) + "\nTopic: language\nContribution: method", "36 words, at most 35"),
