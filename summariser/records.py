@@ -97,7 +97,8 @@ def read_dump(source: str, fmt: str | None = None) -> Dump:
     dump.format = fmt
     _drop_duplicates(dump)
     if not dump.papers:
-        raise InputError(f"{name}: no papers found (read as {fmt}; a paper needs a title and an abstract)")
+        first = f"; line {dump.skipped[0][0]}: {dump.skipped[0][1]}" if dump.skipped else ""
+        raise InputError(f"{name}: no papers found (read as {fmt}; a paper needs a title and an abstract{first})")
     return dump
 
 

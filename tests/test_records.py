@@ -127,3 +127,10 @@ def test_malformed_csv_is_a_clear_error(tmp_path, monkeypatch):
     path.write_text('title,abstract\n"unclosed,' + "x" * 500 + "\n")
     with pytest.raises(InputError, match="malformed CSV"):
         read_dump(str(path))
+
+
+def test_no_papers_message_names_the_first_problem(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"title": "x"}\n')
+    with pytest.raises(InputError, match=r"no papers found .*line 1: missing abstract"):
+        read_dump(str(path))
