@@ -7,17 +7,19 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Iterable
 
 import click
 from tqdm import tqdm
 
 from . import prompts as prompt_store
 from .cache import ResponseCache, default_cache_dir
-from .client import FatalModelError, connect
+from .client import FatalModelError, ModelClient, connect
 from .embedded import EmbeddedModelError
 from .output import RowWriter, output_format
 from .pipeline import summarise
 from .records import FORMATS, InputError, read_dump
+from .schema import Row
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_REMOTE_CONCURRENCY = 8
@@ -74,6 +76,17 @@ def _check_writable(path: Path | None) -> None:
         _fail(f"{exc.filename}: {exc.strerror}")
     if path.is_dir() or not os.access(path.parent, os.W_OK):
         _fail(f"{path}: cannot write here")
+
+
+def _workers(concurrency: int | None, client: ModelClient) -> int:
+    """Requests in flight: the embedded server answers one at a time."""
+    return concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
+
+
+def _progress(rows: Iterable[Row], total: int, desc: str | None = None) -> Iterable[Row]:
+    """A progress bar on stderr: redrawn in place on a terminal, written every 30 s at most in a log."""
+    return tqdm(rows, total=total, unit="paper", desc=desc, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5 if sys.stderr.isatty() else 30)
 
 
 def _describe_lines(entries: list[tuple[int, str]]) -> str:
@@ -141,16 +154,13 @@ def run(
         click.echo(f"{source}: skipped {len(dump.skipped)} line(s): {_describe_lines(dump.skipped)}", err=True)
     for line, what in dump.cleaned:
         click.echo(f"{source}:{line}: {what}", err=True)
-    workers = concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
+    workers = _workers(concurrency, client)
     counts = {"ok": 0, "error": 0, "cached": 0}
     tokens = [0, 0]
     started = time.monotonic()
     try:
         rows = summarise(papers, prompt, client, cache, concurrency=workers)
-        # On a terminal the bar redraws in place; in a log it is written every 30 s at most.
-        bar = tqdm(rows, total=len(papers), unit="paper", file=sys.stderr, dynamic_ncols=True,
-                   mininterval=0.5 if sys.stderr.isatty() else 30)
-        for row in bar:
+        for row in _progress(rows, len(papers)):
             writer.write(row)
             counts["error" if row.error else "ok"] += 1
             counts["cached"] += row.cached
@@ -302,16 +312,12 @@ def eval_command(
         _fail(str(exc))
         return
 
-    def progress(rows, total, version):
-        return tqdm(rows, total=total, unit="paper", desc=version, file=sys.stderr,
-                    mininterval=0.5 if sys.stderr.isatty() else 30)
-
     _check_writable(json_path)
     _check_writable(html_path)
-    workers = concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
+    workers = _workers(concurrency, client)
     try:
         with closing(_open_cache(cache_dir)) as store:
-            result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers, progress=progress)
+            result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers, progress=_progress)
     except (GoldError, FatalModelError, EmbeddedModelError) as exc:
         _fail(str(exc))
         return

@@ -94,7 +94,6 @@ def read_dump(source: str, fmt: str | None = None) -> Dump:
         dump = parser(text, name)
     except csv.Error as exc:
         raise InputError(f"{name}: malformed CSV: {exc}") from None
-    dump.format = fmt
     _drop_duplicates(dump)
     if not dump.papers:
         first = f"; line {dump.skipped[0][0]}: {dump.skipped[0][1]}" if dump.skipped else ""
