@@ -1,4 +1,5 @@
-"""The embedded model: llama-cpp-python's OpenAI-compatible server on a free loopback port.
+"""The embedded model: llama-cpp-python's OpenAI-compatible server on a free loopback port
+(with the faster grammar sampler of llama_server.py).
 
 Running it as a server (not in-process) keeps one code path for every model: the pipeline
 talks to the embedded model through the same openai client, retries and cassettes as to
@@ -87,7 +88,7 @@ class EmbeddedServer:
         port = _free_port()
         # fmt: off
         cmd = [
-            sys.executable, "-m", "llama_cpp.server",
+            sys.executable, "-m", "summariser.llama_server",
             "--model", str(model_path()), "--model_alias", MODEL_NAME,
             "--host", "127.0.0.1", "--port", str(port),
             "--n_ctx", str(CONTEXT_TOKENS), "--n_threads", str(self.threads),
