@@ -11,21 +11,23 @@ from .client import ModelClient, RequestError
 from .prompts import PromptVersion
 from .reask import MAX_REASKS, ask
 from .records import Paper
-from .render import render
+from .render import Request, render
 from .schema import Row
 
 
-def summarise_one(
-    paper: Paper, prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None = None, max_reasks: int = MAX_REASKS
+def _base(paper: Paper, prompt: PromptVersion, client: ModelClient) -> dict[str, str]:
+    return dict(id=paper.id, title=paper.title, prompt=prompt.version, prompt_sha256=prompt.sha256, model=client.model)
+
+
+def _from_cache(paper: Paper, prompt: PromptVersion, client: ModelClient, hit: CachedAnswer) -> Row:
+    return Row(summary=hit.answer.summary, labels=dict(hit.answer.labels), cached=True, usage=hit.usage, **_base(paper, prompt, client))
+
+
+def _from_model(
+    paper: Paper, prompt: PromptVersion, client: ModelClient, request: Request, cache: ResponseCache | None, max_reasks: int
 ) -> Row:
-    """One paper's row: from the cache when the identical request was answered before, else from the model."""
-    request = render(prompt, paper, client.model, client.constrain)
-    base = dict(id=paper.id, title=paper.title, prompt=prompt.version, prompt_sha256=prompt.sha256, model=client.model)
+    base = _base(paper, prompt, client)
     empty_labels: dict[str, str | None] = {f.name: None for f in prompt.fields}
-    key = request.cache_key()
-    hit = cache.get(key) if cache is not None else None
-    if hit is not None:
-        return Row(summary=hit.answer.summary, labels=dict(hit.answer.labels), cached=True, usage=hit.usage, **base)
     try:
         outcome = ask(client, request, prompt, paper, max_reasks=max_reasks)
     except RequestError as exc:
@@ -33,8 +35,20 @@ def summarise_one(
     if outcome.answer is None:
         return Row(labels=empty_labels, error=outcome.error, usage=outcome.usage, **base)
     if cache is not None:
-        cache.set(key, CachedAnswer(answer=outcome.answer, usage=outcome.usage))
+        # Persisted as soon as it arrives: an interrupted run keeps every answer it paid for.
+        cache.set(request.cache_key(), CachedAnswer(answer=outcome.answer, usage=outcome.usage))
     return Row(summary=outcome.answer.summary, labels=dict(outcome.answer.labels), usage=outcome.usage, **base)
+
+
+def summarise_one(
+    paper: Paper, prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None = None, max_reasks: int = MAX_REASKS
+) -> Row:
+    """One paper's row: from the cache when the identical request was answered before, else from the model."""
+    request = render(prompt, paper, client.model, client.constrain)
+    hit = cache.get(request.cache_key()) if cache is not None else None
+    if hit is not None:
+        return _from_cache(paper, prompt, client, hit)
+    return _from_model(paper, prompt, client, request, cache, max_reasks)
 
 
 def summarise(
@@ -46,21 +60,39 @@ def summarise(
 ) -> Iterator[Row]:
     """Yield one row per paper, in input order, with up to `concurrency` model calls in flight.
 
+    Cached answers are read in this thread and never wait for a worker, so a fully cached run
+    costs a cache read, a validation and a row per paper (and never starts the model).
     client.FatalModelError (bad key, unknown model) propagates and ends the run.
     """
-    if concurrency <= 1:
-        for paper in papers:
-            yield summarise_one(paper, prompt, client, cache)
-        return
-    pool = ThreadPoolExecutor(max_workers=concurrency)
-    window: deque[Future[Row]] = deque()
+    pool: ThreadPoolExecutor | None = None
+    # Rows ready to go out, or model calls still running, in input order.
+    window: deque[Row | Future[Row]] = deque()
+    in_flight = 0
     try:
         for paper in papers:
-            window.append(pool.submit(summarise_one, paper, prompt, client, cache))
-            if len(window) >= 2 * concurrency:
-                yield window.popleft().result()
+            request = render(prompt, paper, client.model, client.constrain)
+            hit = cache.get(request.cache_key()) if cache is not None else None
+            if hit is not None:
+                window.append(_from_cache(paper, prompt, client, hit))
+            elif concurrency <= 1:
+                window.append(_from_model(paper, prompt, client, request, cache, MAX_REASKS))
+            else:
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="summariser")
+                window.append(pool.submit(_from_model, paper, prompt, client, request, cache, MAX_REASKS))
+                in_flight += 1
+            # Emit what is ready at the front; block on the oldest call only when enough calls are
+            # queued to keep every worker busy (and memory bounded) while it finishes.
+            while window and (isinstance(window[0], Row) or window[0].done() or in_flight >= 2 * concurrency):
+                item = window.popleft()
+                if isinstance(item, Future):
+                    in_flight -= 1
+                    item = item.result()
+                yield item
         while window:
-            yield window.popleft().result()
+            item = window.popleft()
+            yield item.result() if isinstance(item, Future) else item
     finally:
-        # On an interrupt or a fatal error, do not wait for the requests still in flight.
-        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            # On an interrupt or a fatal error, do not wait for the requests still in flight.
+            pool.shutdown(wait=False, cancel_futures=True)

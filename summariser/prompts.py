@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 DEFAULT_VERSION = "fewshot-v1"
 LOCK_NAME = "versions.lock"
@@ -65,6 +65,8 @@ class PromptVersion(BaseModel):
     params: GenerationParams = GenerationParams()
     output: OutputSpec
     sha256: str = ""  # of the file's bytes, filled in by load_prompt
+    # Text derived from the version and identical for every paper (see render.py), built once.
+    _derived: dict[str, object] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _examples_use_allowed_values(self) -> "PromptVersion":

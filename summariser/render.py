@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
 
@@ -58,16 +58,27 @@ def _answer_json(ex: Example, prompt: PromptVersion) -> str:
     return json.dumps({"summary": ex.summary, **{f.name: ex.labels[f.name] for f in prompt.fields}})
 
 
-def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
-    """The text a completion-style model continues: header, worked examples, then the paper."""
+def _derived(prompt: PromptVersion, name: str, build: Callable[[PromptVersion], Any]) -> Any:
+    """A per-version constant (the static prompt prefix, the grammar), built on first use."""
+    memo = prompt._derived
+    if name not in memo:
+        memo[name] = build(prompt)
+    return memo[name]
+
+
+def _completion_prefix(prompt: PromptVersion) -> str:
     parts = [prompt.instructions.strip(), _definitions(prompt)]
     for ex in prompt.examples:
         parts.append(_paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt))
+    return "\n\n".join(parts) + "\n\n"
+
+
+def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
+    """The text a completion-style model continues: header, worked examples, then the paper."""
     last = _paper_block(paper.title, paper.abstract)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"
-    parts.append(last + "Summary:")
-    return "\n\n".join(parts)
+    return _derived(prompt, "completion_prefix", _completion_prefix) + last + "Summary:"
 
 
 def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
@@ -98,7 +109,7 @@ def render(prompt: PromptVersion, paper: Paper, model: str, constrain: str = "no
     common = dict(model=model, prompt_version=prompt.version, prompt_sha256=prompt.sha256, params=params)
     if prompt.api == "completion":
         wants_grammar = constrain in ("llama", "mixed") and prompt.output.format == "lines"
-        grammar = gbnf_grammar(prompt) if wants_grammar else None
+        grammar = _derived(prompt, "grammar", gbnf_grammar) if wants_grammar else None
         return Request(api="completion", prompt=completion_prompt(prompt, paper), grammar=grammar, **common)
     response_format = None
     if prompt.output.format == "json" and constrain == "llama":
