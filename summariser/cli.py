@@ -139,7 +139,7 @@ def run(
         output_format(output)
         dump = read_dump(input_path, fmt)
         prompt = prompt_store.load_prompt(prompt_version)
-        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
+        client = connect(base_url=base_url, model=model, constrain=constrain, max_connections=concurrency or DEFAULT_REMOTE_CONCURRENCY)  # type: ignore[arg-type]
         cache = None if no_cache else ResponseCache(cache_dir)
         writer = RowWriter(output, [f.name for f in prompt.fields])
     except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
@@ -307,7 +307,7 @@ def eval_command(
         prompts = [prompt_store.load_prompt(v) for v in (versions or (prompt_store.DEFAULT_VERSION,))]
         gold = load_gold(gold_path)
         dump = read_dump(input_path)
-        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
+        client = connect(base_url=base_url, model=model, constrain=constrain, max_connections=concurrency or DEFAULT_REMOTE_CONCURRENCY)  # type: ignore[arg-type]
     except (InputError, prompt_store.PromptError, FatalModelError, GoldError) as exc:
         _fail(str(exc))
         return

@@ -7,12 +7,13 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Literal
 
+import httpx2
 import openai
 
 from .embedded import MODEL_NAME as EMBEDDED_MODEL
 from .embedded import EmbeddedServer
 from .render import Request
-from .retry import call_with_retries
+from .retry import RateGate, call_with_retries
 from .schema import Usage
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
@@ -39,7 +40,7 @@ class ModelClient:
     """Sends requests to an OpenAI-compatible endpoint, the embedded model included.
 
     base_url may be a callable so the embedded server starts only when the first call needs it:
-    a fully cached run never starts it.
+    a fully cached run never starts it. max_connections should be at least the run's concurrency.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class ModelClient:
         timeout: float = 120.0,
         on_close: Callable[[], None] | None = None,
         embedded: bool = False,
+        max_connections: int = 8,
     ) -> None:
         self.model = model
         self.embedded = embedded
@@ -59,21 +61,28 @@ class ModelClient:
         self._api_key = api_key or "not-needed"
         self._timeout = timeout
         self._on_close = on_close
+        self._max_connections = max_connections
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
+        self._gate = RateGate()
 
     def _openai(self) -> openai.OpenAI:
         with self._lock:
             if self._client is None:
                 url = self._base_url() if callable(self._base_url) else self._base_url
                 # Retries are ours (tenacity), so the openai client's own are off.
-                self._client = openai.OpenAI(base_url=url, api_key=self._api_key, max_retries=0, timeout=self._timeout)
+                # One kept-alive connection per worker: opening connections would cost more than the calls.
+                n = self._max_connections
+                http = openai.DefaultHttpxClient(limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n))
+                self._client = openai.OpenAI(
+                    base_url=url, api_key=self._api_key, max_retries=0, timeout=self._timeout, http_client=http
+                )
             return self._client
 
     def call(self, request: Request) -> Completion:
         """Send one request, retrying transient failures; raise RequestError or FatalModelError."""
         try:
-            return call_with_retries(lambda: self._send(request))
+            return call_with_retries(lambda: self._send(request), gate=self._gate)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise FatalModelError(f"the endpoint refused the API key (HTTP {exc.status_code}); check OPENAI_API_KEY") from None
         except openai.NotFoundError:
@@ -127,6 +136,7 @@ def connect(
     api_key: str | None = None,
     model: str | None = None,
     constrain: Constrain | Literal["auto"] = "auto",
+    max_connections: int = 8,
 ) -> ModelClient:
     """A client for the configured endpoint: arguments first, then OPENAI_BASE_URL / OPENAI_API_KEY /
     SUMMARISER_MODEL; with no endpoint and no key, the embedded model."""
@@ -155,4 +165,4 @@ def connect(
         # OpenAI rejects unknown request fields, so it gets only what it documents; other servers
         # get a grammar too, which llama.cpp servers enforce and others ignore.
         constrain = "schema" if base_url is None or "api.openai.com" in base_url else "mixed"
-    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain)
+    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain, max_connections=max_connections)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Callable, TypeVar
 
 import openai
@@ -42,12 +44,55 @@ def _wait(state: RetryCallState) -> float:
     return asked if asked is not None else _backoff(state)
 
 
-def call_with_retries(fn: Callable[[], T], max_attempts: int = MAX_ATTEMPTS, max_seconds: float = MAX_SECONDS) -> T:
-    """Call fn, retrying transient failures with backoff and jitter, bounded in count and time."""
+class RateGate:
+    """Shared by every worker of a run: a 429 pauses all of them, not only the one that got it.
+
+    Without it, the other workers keep sending at full rate into a rate limit and each burns its
+    own retries; with it, the whole run slows down to what the endpoint accepts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open_at = 0.0  # time.monotonic() before which no request is sent
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for the next `seconds` (extends, never shortens, a pause)."""
+        with self._lock:
+            self._open_at = max(self._open_at, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        """Block while the gate is held."""
+        while True:
+            with self._lock:
+                delay = self._open_at - time.monotonic()
+            if delay <= 0:
+                return
+            time.sleep(delay)
+
+
+def call_with_retries(
+    fn: Callable[[], T], max_attempts: int = MAX_ATTEMPTS, max_seconds: float = MAX_SECONDS, gate: RateGate | None = None
+) -> T:
+    """Call fn, retrying transient failures with backoff and jitter, bounded in count and time.
+
+    With a gate, every attempt waits for it, and a rate-limit answer holds it for everyone.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if gate is not None and isinstance(exc, openai.RateLimitError) and state.next_action is not None:
+            gate.hold(state.next_action.sleep)
+
+    def attempt() -> T:
+        if gate is not None:
+            gate.wait()
+        return fn()
+
     retrying = Retrying(
         retry=retry_if_exception_type(TRANSIENT),
         wait=_wait,
         stop=stop_after_attempt(max_attempts) | stop_before_delay(max_seconds),
+        before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(fn)
+    return retrying(attempt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ class Reply:
     text: str | None = None  # completion text (200 only)
     headers: dict[str, str] = field(default_factory=dict)
     body: dict | None = None  # raw JSON body for errors
+    delay: float = 0.0  # seconds to wait before answering (other requests are served meanwhile)
 
 
 def completion_body(text: str, chat: bool = False) -> dict:
@@ -44,6 +46,7 @@ class FakeServer:
         self.responder = responder
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self.arrivals: list[tuple[float, int]] = []  # (time.monotonic() on arrival, status answered)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,6 +60,9 @@ class FakeServer:
                         reply = server.responder(body)
                     else:
                         reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
+                    server.arrivals.append((time.monotonic(), reply.status))
+                if reply.delay:
+                    time.sleep(reply.delay)
                 payload = reply.body if reply.body is not None else completion_body(reply.text or "", "messages" in body)
                 data = json.dumps(payload).encode()
                 self.send_response(reply.status)

@@ -1,5 +1,7 @@
 """The model client, retries, re-asks and caching, against a scripted loopback server."""
 
+import re
+
 import httpx2
 import openai
 import pytest
@@ -43,6 +45,21 @@ def test_retry_after_header_sets_the_wait():
     capped = openai.RateLimitError("slow", response=httpx2.Response(429, headers={"retry-after": "9999"}, request=request), body=None)
     assert retry._retry_after(capped) == retry.MAX_RETRY_AFTER
     assert retry._retry_after(ValueError()) is None
+
+
+def test_a_rate_limit_pauses_every_worker_not_only_the_one_that_got_it():
+    # The first request gets 429 "retry after 1 s"; the others are answered 0.2 s later. Their
+    # workers must then wait out the same second instead of sending their next papers at once.
+    replies = [Reply(429, headers={"retry-after": "1"}, body={"error": {"message": "slow down"}})]
+    replies += [Reply(text=GOOD, delay=0.2)]
+    papers = [Paper(id=f"p{i}", title=f"Title {i}", abstract=f"Abstract {i}.") for i in range(8)]
+    with FakeServer(replies) as srv:
+        rows = list(summarise(papers, PROMPT, client_for(srv), concurrency=4))
+    assert [r.id for r in rows] == [p.id for p in papers] and all(r.error is None for r in rows)
+    limited_at = next(t for t, status in srv.arrivals if status == 429)
+    during_pause = [t - limited_at for t, _ in srv.arrivals if 0.1 < t - limited_at < 0.9]
+    assert during_pause == []
+    assert len(srv.arrivals) == 9  # 8 papers and one retry
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times():
@@ -108,12 +125,44 @@ def test_second_run_is_served_from_the_cache(tmp_path):
     assert [r.summary for r in second] == [r.summary for r in first]
 
 
-def test_concurrent_run_keeps_input_order():
+def _echo_title(delays: dict[str, float]):
+    """A responder whose summary names the paper it was asked about, answering after delays[title]."""
+
+    def respond(body: dict) -> Reply:
+        title = re.findall(r"Title: (.*)\n", body["prompt"])[-1]
+        return Reply(text=f" About {title}.\nTopic: language\nContribution: method", delay=delays.get(title, 0.0))
+
+    return respond
+
+
+def test_concurrent_run_keeps_input_order_with_cached_rows_in_between(tmp_path):
     papers = [Paper(id=f"p{i}", title=f"Paper {i}", abstract=f"Abstract {i}.") for i in range(20)]
-    with FakeServer([Reply(text=GOOD)]) as srv:
-        rows = list(summarise(papers, PROMPT, client_for(srv), concurrency=4))
+    # Early papers answer slowest, so calls finish in reverse order; every third paper is cached.
+    delays = {p.title: 0.02 * (20 - i) for i, p in enumerate(papers)}
+    cache = ResponseCache(tmp_path / "c")
+    with FakeServer(responder=_echo_title(delays)) as srv:
+        list(summarise(papers[::3], PROMPT, client_for(srv), cache))
+        rows = list(summarise(papers, PROMPT, client_for(srv), cache, concurrency=4))
     assert [r.id for r in rows] == [p.id for p in papers]
-    assert len(srv.requests) == 20
+    assert [r.summary for r in rows] == [f"About {p.title}." for p in papers]
+    assert [r.cached for r in rows] == [i % 3 == 0 for i in range(20)]
+    assert len(srv.requests) == 20  # 7 for the first run, 13 for the papers it left
+
+
+def test_a_fully_cached_run_never_starts_the_model(tmp_path):
+    cache = ResponseCache(tmp_path / "c")
+    papers = [Paper(id=f"p{i}", title=f"Paper {i}", abstract=f"Abstract {i}.") for i in range(5)]
+    with FakeServer(responder=_echo_title({})) as srv:
+        first = list(summarise(papers, PROMPT, client_for(srv), cache))
+
+    def no_model() -> str:
+        raise AssertionError("the model was started for a cached run")
+
+    for concurrency in (1, 4):
+        client = ModelClient(model="fake", base_url=no_model)
+        again = list(summarise(papers, PROMPT, client, cache, concurrency=concurrency))
+        assert [r.model_dump(exclude={"cached"}) for r in again] == [r.model_dump(exclude={"cached"}) for r in first]
+        assert all(r.cached for r in again)
 
 
 def test_endpoint_selection_and_default_constraints(monkeypatch):
