@@ -18,7 +18,17 @@ from tenacity import (
 
 T = TypeVar("T")
 
-TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+class MalformedResponse(Exception):
+    """The endpoint answered with success but the body is not a completion (cut short, not JSON)."""
+
+
+TRANSIENT = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    MalformedResponse,
+)
 MAX_ATTEMPTS = 6
 MAX_SECONDS = 300.0
 MAX_RETRY_AFTER = 60.0
