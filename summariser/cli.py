@@ -15,6 +15,7 @@ from tqdm import tqdm
 from . import prompts as prompt_store
 from .cache import ResponseCache, default_cache_dir
 from .client import FatalModelError, ModelClient, connect
+from .embedded import SLOTS as EMBEDDED_SLOTS
 from .embedded import EmbeddedModelError
 from .output import RowWriter, output_format
 from .pipeline import summarise
@@ -79,8 +80,8 @@ def _check_writable(path: Path | None) -> None:
 
 
 def _workers(concurrency: int | None, client: ModelClient) -> int:
-    """Requests in flight: the embedded server answers one at a time."""
-    return concurrency or (1 if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
+    """Requests in flight: as many as the embedded server decodes together, or the remote default."""
+    return concurrency or (EMBEDDED_SLOTS if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
 
 
 def _progress(rows: Iterable[Row], total: int, desc: str | None = None) -> Iterable[Row]:
@@ -109,7 +110,7 @@ def main() -> None:
 @click.option("--prompt", "prompt_version", default=prompt_store.DEFAULT_VERSION, show_default=True, help="Prompt version name, or a path to a prompt .toml file.")
 @model_option
 @base_url_option
-@click.option("--concurrency", type=click.IntRange(1, 256), help=f"Requests in flight. Default: 1 on the embedded model, {DEFAULT_REMOTE_CONCURRENCY} on an endpoint.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help=f"Requests in flight. Default: {EMBEDDED_SLOTS} on the embedded model (decoded together), {DEFAULT_REMOTE_CONCURRENCY} on an endpoint.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format. Default: detected from the extension or content.")
 @constrain_option
@@ -139,7 +140,7 @@ def run(
         output_format(output)
         dump = read_dump(input_path, fmt)
         prompt = prompt_store.load_prompt(prompt_version)
-        client = connect(base_url=base_url, model=model, constrain=constrain, max_connections=concurrency or DEFAULT_REMOTE_CONCURRENCY)  # type: ignore[arg-type]
+        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
         cache = None if no_cache else ResponseCache(cache_dir)
         writer = RowWriter(output, [f.name for f in prompt.fields])
     except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
@@ -307,7 +308,7 @@ def eval_command(
         prompts = [prompt_store.load_prompt(v) for v in (versions or (prompt_store.DEFAULT_VERSION,))]
         gold = load_gold(gold_path)
         dump = read_dump(input_path)
-        client = connect(base_url=base_url, model=model, constrain=constrain, max_connections=concurrency or DEFAULT_REMOTE_CONCURRENCY)  # type: ignore[arg-type]
+        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
     except (InputError, prompt_store.PromptError, FatalModelError, GoldError) as exc:
         _fail(str(exc))
         return

@@ -1,5 +1,4 @@
-"""The embedded model: llama-cpp-python's OpenAI-compatible server on a free loopback port
-(with the faster grammar sampler of llama_server.py).
+"""The embedded model: an OpenAI-compatible server (llama_server.py) on a free loopback port.
 
 Running it as a server (not in-process) keeps one code path for every model: the pipeline
 talks to the embedded model through the same openai client, retries and cassettes as to
@@ -21,6 +20,8 @@ from pathlib import Path
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
 CONTEXT_TOKENS = 4096
+# Requests the server decodes together (see llama_batching.py); the client keeps this many in flight.
+SLOTS = 4
 START_TIMEOUT_S = 120.0
 
 
@@ -89,11 +90,9 @@ class EmbeddedServer:
         # fmt: off
         cmd = [
             sys.executable, "-m", "summariser.llama_server",
-            "--model", str(model_path()), "--model_alias", MODEL_NAME,
-            "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", str(CONTEXT_TOKENS), "--n_threads", str(self.threads),
-            "--n_threads_batch", str(self.threads), "--logits_all", "false",
-            "--verbose", "false",
+            "--model", str(model_path()), "--alias", MODEL_NAME,
+            "--port", str(port), "--threads", str(self.threads),
+            "--slots", str(SLOTS), "--n-ctx", str(CONTEXT_TOKENS),
         ]
         # fmt: on
         self._log = tempfile.NamedTemporaryFile(prefix="summariser-embedded-", suffix=".log")

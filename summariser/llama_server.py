@@ -1,96 +1,31 @@
-"""The embedded model's server process: llama-cpp-python's OpenAI-compatible server, with a
-faster greedy sampler for grammar-constrained requests.
+"""The embedded model's server process: llama-cpp-python's OpenAI-compatible server, with greedy
+completions served by the batching engine (llama_batching.py) and a faster grammar sampler
+(llama_sampling.py) for everything else.
 
-llama-cpp-python runs the grammar over the whole 262k-token vocabulary before picking the most
-likely token, which costs about 65 ms per generated token on two cores, more than the model
-itself. llama.cpp's own sampler does it lazily, and so does this one: take the most likely token,
-check only it against the grammar, and search further (the top candidates first, the whole
-vocabulary last) only when it is rejected. The chosen token is the same as with the eager pass:
-the most likely token the grammar allows.
-
-Run as `python -m summariser.llama_server` with llama_cpp.server's arguments; embedded.py does.
+Run as `python -m summariser.llama_server --model PATH --alias NAME --port N`; embedded.py does.
 """
 
 from __future__ import annotations
 
-import ctypes
-from collections import deque
-from typing import Any
+import argparse
+import asyncio
+import json
+import os
+from typing import Any, Awaitable, Callable
 
 import llama_cpp
-import numpy as np
-from llama_cpp import llama_cpp as C
 
-TOP_CANDIDATES = 256  # checked together before falling back to the full vocabulary
-_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+from .llama_batching import BatchEngine, ContextOverflow, as_dict
+from .llama_sampling import LazyGrammarSampler
 
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-class LazyGrammarSampler:
-    """Greedy decoding under a GBNF grammar, with llama.cpp's repetition penalties.
-
-    Has the interface llama_cpp.Llama expects of its sampler: sample(ctx, idx) -> token, which
-    also advances the grammar, as llama_sampler_sample does.
-    """
-
-    def __init__(self, vocab: Any, n_vocab: int, grammar: llama_cpp.LlamaGrammar, penalties: dict[str, float], last_n: int) -> None:
-        self._grammar = C.llama_sampler_init_grammar(vocab, grammar._grammar.encode(), grammar._root.encode())
-        self._n_vocab = n_vocab
-        self._penalties = penalties
-        self._history: deque[int] = deque(maxlen=last_n)
-        self._buf = np.zeros(n_vocab, dtype=_TOKEN_DATA)
-
-    def _penalise(self, logits: np.ndarray) -> np.ndarray:
-        """The logits after llama.cpp's repeat/frequency/presence penalties over recent output."""
-        if not self._history:
-            return logits
-        ids, counts = np.unique(np.fromiter(self._history, dtype=np.int32), return_counts=True)
-        out = logits.copy()
-        vals = out[ids]
-        repeat = self._penalties["repeat"]
-        vals = np.where(vals <= 0, vals * repeat, vals / repeat)
-        vals -= counts * self._penalties["frequency"] + self._penalties["presence"]
-        out[ids] = vals
-        return out
-
-    def _allowed(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        """The grammar's verdict on candidate tokens: their logits, -inf where rejected."""
-        n = len(ids)
-        buf = self._buf[:n]
-        buf["id"] = ids
-        buf["logit"] = logits
-        arr = C.llama_token_data_array(
-            data=ctypes.cast(buf.ctypes.data, C.llama_token_data_p), size=n, selected=-1, sorted=False
-        )
-        C.llama_sampler_apply(self._grammar, ctypes.byref(arr))
-        return buf["logit"].copy()
-
-    def sample(self, ctx: Any, idx: int = -1) -> int:
-        """The most likely token the grammar allows at output position idx."""
-        raw = np.ctypeslib.as_array(C.llama_get_logits_ith(ctx.ctx, idx), shape=(self._n_vocab,))
-        logits = self._penalise(raw)
-        token = int(np.argmax(logits))
-        if np.isneginf(self._allowed(np.array([token], np.int32), logits[[token]])[0]):
-            top = np.argpartition(logits, -TOP_CANDIDATES)[-TOP_CANDIDATES:]
-            top = top[np.argsort(-logits[top], kind="stable")]
-            verdict = self._allowed(top.astype(np.int32), logits[top])
-            ok = np.flatnonzero(~np.isneginf(verdict))
-            if len(ok):
-                token = int(top[ok[0]])
-            else:
-                every = np.arange(self._n_vocab, dtype=np.int32)
-                token = int(np.argmax(self._allowed(every, logits)))
-        C.llama_sampler_accept(self._grammar, token)
-        self._history.append(token)
-        return token
-
-    def close(self) -> None:
-        """Free the grammar."""
-        if self._grammar is not None:
-            C.llama_sampler_free(self._grammar)
-            self._grammar = None
-
-    def __del__(self) -> None:
-        self.close()
+# What llama-cpp-python's server assumes when a request leaves them out.
+SERVER_DEFAULTS = {"max_tokens": 16, "temperature": 0.8, "repeat_penalty": 1.1}
+# Options only llama-cpp-python's own path implements.
+_UNBATCHED = ("stream", "echo", "logprobs", "logit_bias", "suffix", "best_of", "min_tokens")
 
 
 class LazyGrammarLlama(llama_cpp.Llama):
@@ -100,21 +35,103 @@ class LazyGrammarLlama(llama_cpp.Llama):
         greedy = kwargs.get("temp") == 0.0 and not kwargs.get("logits_processor")
         if kwargs.get("grammar") is None or not greedy:
             return super()._init_sampler(**kwargs)
-        penalties = {
-            "repeat": kwargs.get("repeat_penalty", 1.0),
-            "frequency": kwargs.get("frequency_penalty", 0.0),
-            "presence": kwargs.get("presence_penalty", 0.0),
-        }
-        return LazyGrammarSampler(self._model.vocab, self._n_vocab, kwargs["grammar"], penalties, self.last_n_tokens_size)
+        return LazyGrammarSampler(self._model.vocab, self._n_vocab, kwargs["grammar"], _penalties(kwargs), self.last_n_tokens_size)
+
+
+def _penalties(options: dict[str, Any]) -> dict[str, float]:
+    return {
+        "repeat": float(options.get("repeat_penalty", SERVER_DEFAULTS["repeat_penalty"])),
+        "frequency": float(options.get("frequency_penalty") or 0.0),
+        "presence": float(options.get("presence_penalty") or 0.0),
+    }
+
+
+def batchable(body: dict[str, Any]) -> bool:
+    """Whether the batching engine can serve a /v1/completions body exactly."""
+    return (
+        isinstance(body.get("prompt"), str)
+        and body.get("temperature", SERVER_DEFAULTS["temperature"]) == 0
+        and body.get("n", 1) == 1
+        and not any(body.get(k) for k in _UNBATCHED)
+    )
+
+
+class Router:
+    """ASGI app: greedy /v1/completions to the engine, every other request to llama-cpp-python."""
+
+    def __init__(self, stock: Callable[[Scope, Receive, Send], Awaitable[None]], engine: BatchEngine, alias: str) -> None:
+        self.stock = stock
+        self.engine = engine
+        self.alias = alias
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from starlette.responses import JSONResponse
+
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/completions":
+            return await self.stock(scope, receive, send)
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not batchable(body):
+            sent = False
+
+            async def replay() -> dict[str, Any]:
+                nonlocal sent
+                if sent:
+                    return await receive()
+                sent = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+
+            return await self.stock(scope, replay, send)
+        stop = body.get("stop") or []
+        grammar = llama_cpp.LlamaGrammar.from_string(body["grammar"], verbose=False) if body.get("grammar") else None
+        max_tokens = body.get("max_tokens", SERVER_DEFAULTS["max_tokens"]) or self.engine.tokens_per_slot
+        try:
+            future = self.engine.submit(
+                body["prompt"], max_tokens, [stop] if isinstance(stop, str) else list(stop), grammar, _penalties(body)
+            )
+            response = JSONResponse(as_dict(await asyncio.wrap_future(future), self.alias))
+        except ContextOverflow as exc:
+            response = JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error"}}, status_code=400)
+        await response(scope, receive, send)
 
 
 def main() -> None:
-    """Start llama_cpp.server with LazyGrammarLlama in place of llama_cpp.Llama."""
-    # The server builds its model as llama_cpp.Llama(...), looked up at load time.
-    llama_cpp.Llama = LazyGrammarLlama  # type: ignore[misc]
-    from llama_cpp.server.__main__ import main as server_main
+    """Start the server (blocks)."""
+    parser = argparse.ArgumentParser(description="summariser's embedded model server")
+    parser.add_argument("--model", required=True, help="GGUF file")
+    parser.add_argument("--alias", required=True, help="Model name clients ask for")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--slots", type=int, default=4, help="Greedy completions decoded together")
+    parser.add_argument("--n-ctx", type=int, default=4096, help="Tokens per request (prompt and answer)")
+    args = parser.parse_args()
 
-    server_main()
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    # The stock server builds its model as llama_cpp.Llama(...), looked up at load time.
+    llama_cpp.Llama = LazyGrammarLlama  # type: ignore[misc]
+    threads = dict(n_threads=args.threads, n_threads_batch=args.threads)
+    stock = create_app(
+        server_settings=ServerSettings(host=args.host, port=args.port),
+        model_settings=[
+            ModelSettings(model=args.model, model_alias=args.alias, n_ctx=args.n_ctx, logits_all=False, verbose=False, **threads)
+        ],
+    )
+    # The engine's own context holds the sequences; this Llama lends it the weights and tokenizer.
+    weights = LazyGrammarLlama(model_path=args.model, n_ctx=256, verbose=False, **threads)
+    engine = BatchEngine(weights, slots=args.slots, tokens_per_slot=args.n_ctx, threads=args.threads)
+    uvicorn.run(Router(stock, engine, args.alias), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The real embedded model on 3 abstracts of the seed dump (about 15 s on 2 cores)."""
+"""The real embedded model on a few abstracts of the seed dump (about 30 s on 2 cores)."""
 
 import pytest
 
@@ -26,8 +26,12 @@ def test_embedded_model_summarises_three_abstracts_then_serves_them_from_cache(t
     server = EmbeddedServer()
     client = embedded_client(server)
     try:
-        rows = list(summarise(papers, prompt, client, cache))
+        rows = list(summarise(papers, prompt, client, cache, concurrency=3))  # decoded together
         assert server.started
+        # Anything the batching engine does not serve (here a chat prompt) goes to llama-cpp-python.
+        chat = load_prompt("chat-v1")
+        [chat_row] = summarise(papers[:1], chat, client, cache)
+        assert chat_row.error is None and all(chat_row.labels[f.name] in f.values for f in chat.fields)
     finally:
         client.close()
     assert len(rows) == 3
@@ -45,3 +49,37 @@ def test_embedded_model_summarises_three_abstracts_then_serves_them_from_cache(t
         client.close()
     assert all(r.cached for r in again)
     assert not second.started, "a fully cached run must not start the model"
+
+
+def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
+    from llama_cpp import LlamaGrammar
+
+    from summariser.embedded import model_path
+    from summariser.llama_batching import BatchEngine, ContextOverflow
+    from summariser.llama_server import LazyGrammarLlama
+    from summariser.render import render
+    from summariser.schema import validate_answer
+
+    prompt = load_prompt(DEFAULT_VERSION)
+    papers = read_dump(str(SEED_DUMP)).papers[3:6]
+    requests = [render(prompt, p, MODEL_NAME, "llama") for p in papers]
+    weights = LazyGrammarLlama(model_path=str(model_path()), n_ctx=256, verbose=False)
+    engine = BatchEngine(weights, slots=2, tokens_per_slot=2048, threads=2)
+    penalties = {"repeat": 1.1, "frequency": 0.0, "presence": 0.0}
+    grammar = LlamaGrammar.from_string(requests[0].grammar, verbose=False)
+    futures = [engine.submit(r.prompt, 96, r.params["stop"], grammar, penalties) for r in requests]
+    results = [f.result(timeout=120) for f in futures]
+    for result in results:
+        answer = validate_answer(result.text, prompt)  # the grammar held in every sequence
+        assert answer.summary and result.finish_reason == "stop"
+    lengths = [len(weights.tokenize(r.prompt.encode(), add_bos=True, special=True)) for r in requests]
+    shared = len(weights.tokenize(requests[0].prompt.split("Title: " + papers[0].title)[0].encode(), add_bos=True, special=True))
+    # The instructions and examples are evaluated once, then copied for the other two papers.
+    assert engine.evaluated_prompt_tokens <= sum(lengths) - 2 * (shared - 4)
+
+    short = engine.submit(requests[0].prompt, 3, [], None, penalties).result(timeout=60)
+    assert (short.completion_tokens, short.finish_reason) == (3, "length")
+    stopped = engine.submit(requests[1].prompt, 96, ["\n"], grammar, penalties).result(timeout=60)
+    assert "\n" not in stopped.text and stopped.finish_reason == "stop" and stopped.text.strip()
+    with pytest.raises(ContextOverflow):
+        engine.submit("word " * 3000, 16, [], None, penalties)
