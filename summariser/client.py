@@ -18,6 +18,7 @@ from .retry import MalformedResponse, RateGate, call_with_retries
 from .schema import Usage
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+MAX_CONNECTIONS = 256  # the largest --concurrency
 Constrain = Literal["llama", "schema", "mixed", "none"]
 
 
@@ -61,29 +62,26 @@ class ModelClient:
         self._api_key = api_key or "not-needed"
         self._timeout = timeout
         self._on_close = on_close
-        self._url: str | None = None
-        self._clients: list[openai.OpenAI] = []
-        self._local = threading.local()
+        self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
         self._gate = RateGate()
 
     def _openai(self) -> openai.OpenAI:
-        # One openai client, with one kept-alive connection, per worker thread: a shared
-        # connection pool serialises many workers on its lock (at 128 workers, a third of the
-        # client's time was spent waiting for it).
-        client: openai.OpenAI | None = getattr(self._local, "client", None)
-        if client is None:
-            with self._lock:
-                if self._url is None:
-                    self._url = self._base_url() if callable(self._base_url) else self._base_url
-                http = openai.DefaultHttpxClient(limits=httpx2.Limits(max_connections=1, max_keepalive_connections=1))
+        with self._lock:
+            if self._client is None:
+                url = self._base_url() if callable(self._base_url) else self._base_url
+                # Keep a connection alive per worker (up to --concurrency's maximum): opening
+                # connections again would cost more than the calls themselves.
+                limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
                 # Retries are ours (tenacity), so the openai client's own are off.
-                client = openai.OpenAI(
-                    base_url=self._url, api_key=self._api_key, max_retries=0, timeout=self._timeout, http_client=http
+                self._client = openai.OpenAI(
+                    base_url=url,
+                    api_key=self._api_key,
+                    max_retries=0,
+                    timeout=self._timeout,
+                    http_client=openai.DefaultHttpxClient(limits=limits),
                 )
-                self._clients.append(client)
-            self._local.client = client
-        return client
+            return self._client
 
     def call(self, request: Request) -> Completion:
         """Send one request, retrying transient failures; raise RequestError or FatalModelError."""
@@ -126,11 +124,9 @@ class ModelClient:
 
     def close(self) -> None:
         """Release the connection and stop the embedded server if this client started one."""
-        with self._lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
-            self._local = threading.local()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self._on_close:
             self._on_close()
 
