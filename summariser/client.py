@@ -54,6 +54,7 @@ class ModelClient:
         timeout: float = 120.0,
         on_close: Callable[[], None] | None = None,
         embedded: bool = False,
+        gate: RateGate | None = None,
     ) -> None:
         self.model = model
         self.embedded = embedded
@@ -64,7 +65,7 @@ class ModelClient:
         self._on_close = on_close
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
-        self._gate = RateGate()
+        self._gate = gate or RateGate()
 
     def _openai(self) -> openai.OpenAI:
         with self._lock:
@@ -82,6 +83,20 @@ class ModelClient:
                     http_client=openai.DefaultHttpxClient(limits=limits),
                 )
             return self._client
+
+    def settings(self) -> dict[str, Any]:
+        """What it takes to build the same client in another process (remote endpoints only),
+        sharing this one's rate-limit gate."""
+        if callable(self._base_url) or self._on_close is not None:
+            raise ValueError("the embedded model's client cannot be rebuilt in another process")
+        return dict(
+            model=self.model,
+            base_url=self._base_url,
+            api_key=self._api_key,
+            constrain=self.constrain,
+            timeout=self._timeout,
+            gate=self._gate.shared,
+        )
 
     def call(self, request: Request) -> Completion:
         """Send one request, retrying transient failures; raise RequestError or FatalModelError."""

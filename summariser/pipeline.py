@@ -13,6 +13,7 @@ from .reask import MAX_REASKS, ask
 from .records import Paper
 from .render import Request, render
 from .schema import Row
+from .workers import ProcessPool, processes_for
 
 
 def _base(paper: Paper, prompt: PromptVersion, client: ModelClient) -> dict[str, str]:
@@ -23,9 +24,11 @@ def _from_cache(paper: Paper, prompt: PromptVersion, client: ModelClient, hit: C
     return Row(summary=hit.answer.summary, labels=dict(hit.answer.labels), cached=True, usage=hit.usage, **_base(paper, prompt, client))
 
 
-def _from_model(
-    paper: Paper, prompt: PromptVersion, client: ModelClient, request: Request, cache: ResponseCache | None, max_reasks: int
+def call_model(
+    paper: Paper, prompt: PromptVersion, client: ModelClient, request: Request, cache: ResponseCache | None, max_reasks: int = MAX_REASKS
 ) -> Row:
+    """A paper's row from the model (re-asked if invalid), cached when valid; transport failures
+    become an error row, FatalModelError propagates."""
     base = _base(paper, prompt, client)
     empty_labels: dict[str, str | None] = {f.name: None for f in prompt.fields}
     try:
@@ -48,7 +51,7 @@ def summarise_one(
     hit = cache.get(request.cache_key()) if cache is not None else None
     if hit is not None:
         return _from_cache(paper, prompt, client, hit)
-    return _from_model(paper, prompt, client, request, cache, max_reasks)
+    return call_model(paper, prompt, client, request, cache, max_reasks)
 
 
 def summarise(
@@ -60,11 +63,12 @@ def summarise(
 ) -> Iterator[Row]:
     """Yield one row per paper, in input order, with up to `concurrency` model calls in flight.
 
-    Cached answers are read in this thread and never wait for a worker, so a fully cached run
+    Above workers.PROCESS_THRESHOLD calls in flight to a remote endpoint, the calls run in worker
+    processes. Cached answers are read in this thread and never wait for a worker, so a fully cached run
     costs a cache read, a validation and a row per paper (and never starts the model).
     client.FatalModelError (bad key, unknown model) propagates and ends the run.
     """
-    pool: ThreadPoolExecutor | None = None
+    pool: ThreadPoolExecutor | ProcessPool | None = None
     # Rows ready to go out, or model calls still running, in input order.
     window: deque[Row | Future[Row]] = deque()
     in_flight = 0
@@ -75,11 +79,18 @@ def summarise(
             if hit is not None:
                 window.append(_from_cache(paper, prompt, client, hit))
             elif concurrency <= 1:
-                window.append(_from_model(paper, prompt, client, request, cache, MAX_REASKS))
+                window.append(call_model(paper, prompt, client, request, cache, MAX_REASKS))
             else:
                 if pool is None:
-                    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="summariser")
-                window.append(pool.submit(_from_model, paper, prompt, client, request, cache, MAX_REASKS))
+                    processes = processes_for(concurrency, client)
+                    if processes:
+                        pool = ProcessPool(processes, concurrency, client, prompt, cache)
+                    else:
+                        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="summariser")
+                if isinstance(pool, ProcessPool):
+                    window.append(pool.submit(paper, request))
+                else:
+                    window.append(pool.submit(call_model, paper, prompt, client, request, cache, MAX_REASKS))
                 in_flight += 1
             # Emit what is ready at the front; block on the oldest call only when enough calls are
             # queued to keep every worker busy (and memory bounded) while it finishes.
@@ -93,6 +104,8 @@ def summarise(
             item = window.popleft()
             yield item.result() if isinstance(item, Future) else item
     finally:
-        if pool is not None:
-            # On an interrupt or a fatal error, do not wait for the requests still in flight.
+        # On an interrupt or a fatal error, do not wait for the requests still in flight.
+        if isinstance(pool, ProcessPool):
+            pool.shutdown()
+        elif pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

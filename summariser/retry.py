@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import openai
 from tenacity import (
@@ -58,23 +58,23 @@ class RateGate:
     """Shared by every worker of a run: a 429 pauses all of them, not only the one that got it.
 
     Without it, the other workers keep sending at full rate into a rate limit and each burns its
-    own retries; with it, the whole run slows down to what the endpoint accepts.
+    own retries; with it, the whole run slows down to what the endpoint accepts. The time is a
+    multiprocessing.Value so that worker processes (workers.py) share one gate.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open_at = 0.0  # time.monotonic() before which no request is sent
+    def __init__(self, shared: Any = None) -> None:
+        # time.monotonic() before which no request is sent; CLOCK_MONOTONIC is one clock for all processes.
+        self.shared = shared if shared is not None else multiprocessing.get_context("spawn").Value("d", 0.0)
 
     def hold(self, seconds: float) -> None:
         """Send nothing for the next `seconds` (extends, never shortens, a pause)."""
-        with self._lock:
-            self._open_at = max(self._open_at, time.monotonic() + seconds)
+        with self.shared.get_lock():
+            self.shared.value = max(self.shared.value, time.monotonic() + seconds)
 
     def wait(self) -> None:
         """Block while the gate is held."""
         while True:
-            with self._lock:
-                delay = self._open_at - time.monotonic()
+            delay = self.shared.value - time.monotonic()
             if delay <= 0:
                 return
             time.sleep(delay)

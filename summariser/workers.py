@@ -1,0 +1,117 @@
+"""Model calls spread over worker processes, for runs with many requests in flight.
+
+One Python process spends about 1.5 ms of CPU per request in the openai client and HTTP stack
+(under the GIL), so it cannot keep much more than 600 requests per second going, whatever the
+endpoint could take: 128 requests in flight at 100 ms each would need 1,280. Above
+PROCESS_THRESHOLD requests in flight the pipeline therefore spreads its calls over one process
+per core, each with its own threads and client; the processes share the rate-limit gate and
+the cache (diskcache is safe across processes), and rows come back to the caller in order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from .cache import ResponseCache
+from .client import ModelClient
+from .prompts import PromptVersion
+from .records import Paper
+from .render import Request
+from .retry import RateGate
+from .schema import Row
+
+PROCESS_THRESHOLD = 32  # requests in flight one process serves at >0.9 of ideal (benchmarks/)
+
+
+def processes_for(concurrency: int, client: ModelClient) -> int:
+    """How many worker processes a run should use: 0 means calls stay in this process."""
+    if client.embedded or concurrency <= PROCESS_THRESHOLD:
+        return 0
+    return min(os.cpu_count() or 1, -(-concurrency // PROCESS_THRESHOLD))
+
+
+def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | None, threads: int, tasks: Any, results: Any) -> None:
+    from .pipeline import call_model  # here, not at import: the pipeline imports this module
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    client = ModelClient(**{**settings, "gate": RateGate(settings["gate"])})
+    cache = ResponseCache(cache_dir) if cache_dir else None
+    pool = ThreadPoolExecutor(max_workers=threads)
+
+    def run(task_id: int, paper: Paper, request: Request) -> None:
+        try:
+            results.put((task_id, call_model(paper, prompt, client, request, cache), None))
+        except BaseException as exc:  # noqa: BLE001  (FatalModelError and the unexpected go back to the parent)
+            results.put((task_id, None, exc))
+
+    while (task := tasks.get()) is not None:
+        pool.submit(run, *task)
+
+
+class ProcessPool:
+    """A Future per model call, answered by worker processes; closes them on shutdown."""
+
+    def __init__(self, processes: int, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no inherited sockets or threads
+        self._results = ctx.Queue()
+        self._tasks = [ctx.Queue() for _ in range(processes)]
+        threads = -(-concurrency // processes)
+        cache_dir = str(cache.directory) if cache is not None else None
+        self._procs = [
+            ctx.Process(target=_worker, args=(client.settings(), prompt, cache_dir, threads, q, self._results), daemon=True)
+            for q in self._tasks
+        ]
+        for proc in self._procs:
+            proc.start()
+        self._futures: dict[int, Future[Row]] = {}
+        self._lock = threading.Lock()
+        self._next = 0
+        threading.Thread(target=self._collect, name="summariser-results", daemon=True).start()
+
+    def submit(self, paper: Paper, request: Request) -> Future[Row]:
+        """Queue one call (round robin over the processes)."""
+        future: Future[Row] = Future()
+        with self._lock:
+            task_id = self._next
+            self._next += 1
+            self._futures[task_id] = future
+        self._tasks[task_id % len(self._tasks)].put((task_id, paper, request))
+        return future
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                task_id, row, exc = self._results.get(timeout=1.0)
+            except queue.Empty:
+                if any(not p.is_alive() for p in self._procs):
+                    self._fail_all(RuntimeError("a worker process died; run the same command again to finish"))
+                    return
+                continue
+            except (EOFError, OSError):  # the queue was closed at shutdown
+                return
+            with self._lock:
+                future = self._futures.pop(task_id)
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(row)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        with self._lock:
+            pending, self._futures = self._futures, {}
+        for future in pending.values():
+            future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Stop the workers at once; calls still running are abandoned (their answers, if any
+        arrived, are already in the cache)."""
+        for proc in self._procs:
+            proc.terminate()
+        for proc in self._procs:
+            proc.join()
