@@ -22,5 +22,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/pytest -q
 
+# Throughput tables for the README's Performance section (about 10 minutes on 2 cores).
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench.py
+
 clean:
 	rm -rf $(VENV) out
