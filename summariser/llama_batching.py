@@ -79,6 +79,7 @@ class BatchEngine:
         self._ctx = LlamaContext(model=llama._model, params=params, verbose=False)
         self._batch = LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=1, verbose=False)
         self._vocab = llama._model.vocab
+        self._n_swa = C.llama_model_n_swa(llama._model.model) or 1 << 30  # 0: no sliding window
         self._slots = [_Slot(seq=i) for i in range(slots)]
         self._queue: list[_Job] = []
         self._cv = threading.Condition()
@@ -86,10 +87,12 @@ class BatchEngine:
         threading.Thread(target=self._run, name="batch-engine", daemon=True).start()
 
     def submit(
-        self, prompt: str, max_tokens: int, stop: list[str], grammar: llama_cpp.LlamaGrammar | None, penalties: dict[str, float]
+        self, prompt: str, max_tokens: int | None, stop: list[str], grammar: llama_cpp.LlamaGrammar | None, penalties: dict[str, float]
     ) -> Future[Result]:
         """Queue one greedy completion; the future holds its Result."""
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        if not max_tokens or max_tokens <= 0:  # as llama-cpp-python: up to the end of the context
+            max_tokens = max(self.tokens_per_slot - len(tokens), 1)
         if len(tokens) + max_tokens > self.tokens_per_slot:
             raise ContextOverflow(
                 f"the prompt has {len(tokens)} tokens and up to {max_tokens} more were asked for; "
@@ -109,15 +112,20 @@ class BatchEngine:
             with self._cv:
                 while not self._queue and all(s.job is None for s in self._slots):
                     self._cv.wait()
+                # A caller that went away (its future cancelled) gives up its place.
+                self._queue = [job for job in self._queue if not job.future.cancelled()]
                 for slot in self._slots:
+                    if slot.job is not None and slot.job.future.cancelled():
+                        self._release(slot, keep=False)
                     if slot.job is None and self._queue and not self._prefix_in_progress(self._queue[0]):
                         self._start(slot, self._queue.pop(0))
             try:
-                self._step()
+                if any(slot.job is not None for slot in self._slots):
+                    self._step()
             except Exception as exc:  # a failed decode fails the requests in it, not the server
                 for slot in self._slots:
                     if slot.job is not None:
-                        slot.job.future.set_exception(exc)
+                        _resolve(slot.job.future, exception=exc)
                         self._release(slot, keep=False)
 
     def _prefix_in_progress(self, job: _Job) -> bool:
@@ -130,20 +138,32 @@ class BatchEngine:
                     return True
         return False
 
+    def _reusable(self, slot: _Slot, tokens: list[int], limit: int) -> int:
+        """How many leading tokens of `tokens` this slot's sequence can lend, whole.
+
+        Gemma 3's sliding-window layers keep only the last n_swa positions of a sequence, and
+        llama.cpp recycles older ones: a prefix is usable only if its last n_swa positions are
+        all still there (llama.cpp's own server makes the same check)."""
+        n = _common_prefix(slot.held, tokens, limit)
+        if n and C.llama_memory_seq_pos_min(self._ctx.memory, slot.seq) > max(0, n - self._n_swa):
+            return 0
+        return n
+
     def _start(self, slot: _Slot, job: _Job) -> None:
         """Give a slot a job, reusing the longest cached prefix of its prompt from any sequence."""
         limit = len(job.tokens) - 1  # the last prompt token is always evaluated, for its logits
-        best, source = _common_prefix(slot.held, job.tokens, limit), slot
+        best, source = self._reusable(slot, job.tokens, limit), slot
         for other in self._slots:
-            n = _common_prefix(other.held, job.tokens, limit)
+            n = self._reusable(other, job.tokens, limit)
             if n > best:
                 best, source = n, other
         mem = self._ctx.memory
-        if source is slot:
+        if source is slot and best:
             C.llama_memory_seq_rm(mem, slot.seq, best, -1)
         else:
             C.llama_memory_seq_rm(mem, slot.seq, -1, -1)
-            C.llama_memory_seq_cp(mem, source.seq, slot.seq, 0, best)
+            if best:
+                C.llama_memory_seq_cp(mem, source.seq, slot.seq, 0, best)
         slot.held = job.tokens[:best]
         slot.pending = job.tokens[best:]
         slot.job = job
@@ -206,7 +226,7 @@ class BatchEngine:
         job = slot.job
         assert job is not None
         text = job.text.decode("utf-8", errors="ignore")
-        job.future.set_result(Result(text, len(job.tokens), len(job.out), reason))
+        _resolve(job.future, result=Result(text, len(job.tokens), len(job.out), reason))
         self._release(slot, keep=True)
 
     def _release(self, slot: _Slot, keep: bool) -> None:
@@ -217,6 +237,15 @@ class BatchEngine:
         if not keep:
             C.llama_memory_seq_rm(self._ctx.memory, slot.seq, -1, -1)
             slot.held = []
+
+
+def _resolve(future: Future[Result], result: Result | None = None, exception: BaseException | None = None) -> None:
+    if future.done():  # cancelled by its caller meanwhile
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
 
 
 def _common_prefix(a: list[int], b: list[int], limit: int) -> int:

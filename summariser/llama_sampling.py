@@ -32,9 +32,11 @@ class LazyGrammarSampler:
     def __init__(
         self, vocab: Any, n_vocab: int, grammar: llama_cpp.LlamaGrammar | None, penalties: dict[str, float], last_n: int = 64
     ) -> None:
-        self._grammar = (
-            C.llama_sampler_init_grammar(vocab, grammar._grammar.encode(), grammar._root.encode()) if grammar else None
-        )
+        self._grammar = None
+        if grammar is not None:
+            self._grammar = C.llama_sampler_init_grammar(vocab, grammar._grammar.encode(), grammar._root.encode())
+            if not self._grammar:
+                raise ValueError("the grammar does not parse")
         self._n_vocab = n_vocab
         self._penalties = penalties
         self._history: deque[int] = deque(maxlen=last_n)

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 import llama_cpp
 
-from .llama_batching import BatchEngine, ContextOverflow, as_dict
+from .llama_batching import BatchEngine, as_dict
 from .llama_sampling import LazyGrammarSampler
 
 Scope = dict[str, Any]
@@ -39,8 +39,9 @@ class LazyGrammarLlama(llama_cpp.Llama):
 
 
 def _penalties(options: dict[str, Any]) -> dict[str, float]:
+    repeat = options.get("repeat_penalty")
     return {
-        "repeat": float(options.get("repeat_penalty", SERVER_DEFAULTS["repeat_penalty"])),
+        "repeat": float(SERVER_DEFAULTS["repeat_penalty"] if repeat is None else repeat),
         "frequency": float(options.get("frequency_penalty") or 0.0),
         "presence": float(options.get("presence_penalty") or 0.0),
     }
@@ -90,17 +91,26 @@ class Router:
                 return {"type": "http.request", "body": raw, "more_body": False}
 
             return await self.stock(scope, replay, send)
-        stop = body.get("stop") or []
-        grammar = llama_cpp.LlamaGrammar.from_string(body["grammar"], verbose=False) if body.get("grammar") else None
-        max_tokens = body.get("max_tokens", SERVER_DEFAULTS["max_tokens"]) or self.engine.tokens_per_slot
         try:
+            stop = body.get("stop") or []
+            stop = [stop] if isinstance(stop, str) else [str(x) for x in stop]
+            grammar = llama_cpp.LlamaGrammar.from_string(body["grammar"], verbose=False) if body.get("grammar") else None
+            max_tokens = body.get("max_tokens", SERVER_DEFAULTS["max_tokens"])
             future = self.engine.submit(
-                body["prompt"], max_tokens, [stop] if isinstance(stop, str) else list(stop), grammar, _penalties(body)
+                body["prompt"], None if max_tokens is None else int(max_tokens), stop, grammar, _penalties(body)
             )
-            response = JSONResponse(as_dict(await asyncio.wrap_future(future), self.alias))
-        except ContextOverflow as exc:
-            response = JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error"}}, status_code=400)
-        await response(scope, receive, send)
+        except (ValueError, TypeError) as exc:  # a bad request: say so, do not let the client retry it
+            error = {"error": {"message": f"invalid request: {exc}", "type": "invalid_request_error"}}
+            return await JSONResponse(error, status_code=400)(scope, receive, send)
+        # Answer when the engine is done, or give up the job's place if the client goes away.
+        waiter = asyncio.wrap_future(future)
+        gone = asyncio.ensure_future(receive())
+        await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            waiter.cancel()  # cancels the engine's future too
+            return
+        gone.cancel()
+        await JSONResponse(as_dict(waiter.result(), self.alias))(scope, receive, send)
 
 
 def main() -> None:

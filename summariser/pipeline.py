@@ -64,7 +64,8 @@ def summarise(
     """Yield one row per paper, in input order, with up to `concurrency` model calls in flight.
 
     Above workers.PROCESS_THRESHOLD calls in flight to a remote endpoint, the calls run in worker
-    processes. Cached answers are read in this thread and never wait for a worker, so a fully cached run
+    processes (started with "spawn": a script calling this needs the usual
+    `if __name__ == "__main__":` guard). Cached answers are read in this thread and never wait for a worker, so a fully cached run
     costs a cache read, a validation and a row per paper (and never starts the model).
     client.FatalModelError (bad key, unknown model) propagates and ends the run.
     """

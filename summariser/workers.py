@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .cache import ResponseCache
-from .client import ModelClient
+from .client import FatalModelError, ModelClient
 from .prompts import PromptVersion
 from .records import Paper
 from .render import Request
@@ -47,11 +47,15 @@ def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | No
     def run(task_id: int, paper: Paper, request: Request) -> None:
         try:
             results.put((task_id, call_model(paper, prompt, client, request, cache), None))
-        except BaseException as exc:  # noqa: BLE001  (FatalModelError and the unexpected go back to the parent)
-            results.put((task_id, None, exc))
+        except FatalModelError as exc:
+            results.put((task_id, None, FatalModelError(str(exc))))
+        except BaseException as exc:  # noqa: BLE001  (sent as text: not every exception pickles)
+            results.put((task_id, None, FatalModelError(f"unexpected error in a worker process: {type(exc).__name__}: {exc}")))
 
     while (task := tasks.get()) is not None:
         pool.submit(run, *task)
+    pool.shutdown(wait=False, cancel_futures=True)
+    os._exit(0)  # calls still running are abandoned, as by the thread pool
 
 
 class ProcessPool:
@@ -90,10 +94,13 @@ class ProcessPool:
                 task_id, row, exc = self._results.get(timeout=1.0)
             except queue.Empty:
                 if any(not p.is_alive() for p in self._procs):
-                    self._fail_all(RuntimeError("a worker process died; run the same command again to finish"))
+                    self._fail_all(FatalModelError("a worker process died; run the same command again to finish"))
                     return
                 continue
             except (EOFError, OSError):  # the queue was closed at shutdown
+                return
+            except Exception as exc:  # noqa: BLE001  (an answer that cannot be read back)
+                self._fail_all(FatalModelError(f"a worker's answer could not be read: {exc}"))
                 return
             with self._lock:
                 future = self._futures.pop(task_id)
@@ -109,9 +116,14 @@ class ProcessPool:
             future.set_exception(exc)
 
     def shutdown(self) -> None:
-        """Stop the workers at once; calls still running are abandoned (their answers, if any
-        arrived, are already in the cache)."""
+        """Stop the workers; calls still running are abandoned (answers that arrived are cached).
+
+        They are asked to exit rather than killed, so none dies holding the shared rate-limit
+        gate's lock; one that does not exit within 2 s is killed."""
+        for q in self._tasks:
+            q.put(None)
         for proc in self._procs:
-            proc.terminate()
-        for proc in self._procs:
-            proc.join()
+            proc.join(timeout=2.0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()

@@ -1,5 +1,9 @@
 """The real embedded model on a few abstracts of the seed dump (about 30 s on 2 cores)."""
 
+import json
+import urllib.error
+import urllib.request
+
 import pytest
 
 from summariser.cache import ResponseCache
@@ -32,6 +36,12 @@ def test_embedded_model_summarises_three_abstracts_then_serves_them_from_cache(t
         chat = load_prompt("chat-v1")
         [chat_row] = summarise(papers[:1], chat, client, cache)
         assert chat_row.error is None and all(chat_row.labels[f.name] in f.values for f in chat.fields)
+        # A malformed request is refused as such (400, not retried), not failed as a server error.
+        bad = {"model": MODEL_NAME, "prompt": "Title:", "temperature": 0, "grammar": "root ::= ("}
+        req = urllib.request.Request(f"{server.base_url()}/completions", json.dumps(bad).encode(), {"content-type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=30)
+        assert refused.value.code == 400
     finally:
         client.close()
     assert len(rows) == 3
