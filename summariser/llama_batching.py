@@ -190,9 +190,11 @@ class BatchEngine:
             if slot.job is not None and not slot.pending:
                 add(slot, slot.job.out[-1], True)
         for slot in self._slots:
-            while slot.job is not None and slot.pending and n < BATCH_TOKENS:
-                add(slot, slot.pending.pop(0), not slot.pending)
-                self.evaluated_prompt_tokens += 1
+            if slot.job is not None and slot.pending:
+                chunk, slot.pending = slot.pending[: BATCH_TOKENS - n], slot.pending[BATCH_TOKENS - n :]
+                for i, token in enumerate(chunk):
+                    add(slot, token, not slot.pending and i == len(chunk) - 1)
+                self.evaluated_prompt_tokens += len(chunk)
         batch.n_tokens = n
         self._ctx.decode(self._batch)
         for slot, index in wants:

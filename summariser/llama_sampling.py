@@ -40,7 +40,6 @@ class LazyGrammarSampler:
         self._n_vocab = n_vocab
         self._penalties = penalties
         self._history: deque[int] = deque(maxlen=last_n)
-        self._buf = np.zeros(n_vocab, dtype=_TOKEN_DATA)
 
     def _penalise(self, logits: np.ndarray) -> np.ndarray:
         """The logits after llama.cpp's repeat/frequency/presence penalties over recent output."""
@@ -58,14 +57,14 @@ class LazyGrammarSampler:
     def _allowed(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
         """The grammar's verdict on candidate tokens: their logits, -inf where rejected."""
         n = len(ids)
-        buf = self._buf[:n]
+        buf = np.empty(n, dtype=_TOKEN_DATA)
         buf["id"] = ids
         buf["logit"] = logits
         arr = C.llama_token_data_array(
             data=ctypes.cast(buf.ctypes.data, C.llama_token_data_p), size=n, selected=-1, sorted=False
         )
         C.llama_sampler_apply(self._grammar, ctypes.byref(arr))
-        return buf["logit"].copy()
+        return buf["logit"]
 
     def sample(self, ctx: Any, idx: int = -1) -> int:
         """The most likely token the grammar allows at output position idx."""

@@ -43,15 +43,34 @@ def call_model(
     return Row(summary=outcome.answer.summary, labels=dict(outcome.answer.labels), usage=outcome.usage, **base)
 
 
+def _lookup(paper: Paper, prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None) -> tuple[Request, Row | None]:
+    """The paper's request, and its row if the cache already answered that request."""
+    request = render(prompt, paper, client.model, client.constrain)
+    hit = cache.get(request.cache_key()) if cache is not None else None
+    return request, (_from_cache(paper, prompt, client, hit) if hit is not None else None)
+
+
 def summarise_one(
     paper: Paper, prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None = None, max_reasks: int = MAX_REASKS
 ) -> Row:
     """One paper's row: from the cache when the identical request was answered before, else from the model."""
-    request = render(prompt, paper, client.model, client.constrain)
-    hit = cache.get(request.cache_key()) if cache is not None else None
-    if hit is not None:
-        return _from_cache(paper, prompt, client, hit)
-    return call_model(paper, prompt, client, request, cache, max_reasks)
+    request, row = _lookup(paper, prompt, client, cache)
+    return row or call_model(paper, prompt, client, request, cache, max_reasks)
+
+
+class _ThreadCalls:
+    """Model calls on a pool of threads; the interface of workers.ProcessPool."""
+
+    def __init__(self, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="summariser")
+        self._args = (prompt, client)
+        self._cache = cache
+
+    def submit(self, paper: Paper, request: Request) -> Future[Row]:
+        return self._pool.submit(call_model, paper, *self._args, request, self._cache)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def summarise(
@@ -65,33 +84,31 @@ def summarise(
 
     Above workers.PROCESS_THRESHOLD calls in flight to a remote endpoint, the calls run in worker
     processes (started with "spawn": a script calling this needs the usual
-    `if __name__ == "__main__":` guard). Cached answers are read in this thread and never wait for a worker, so a fully cached run
-    costs a cache read, a validation and a row per paper (and never starts the model).
+    `if __name__ == "__main__":` guard). Cached answers are read in this thread and never wait
+    for a worker, so a fully cached run costs a cache read, a validation and a row per paper
+    (and never starts the model).
     client.FatalModelError (bad key, unknown model) propagates and ends the run.
     """
-    pool: ThreadPoolExecutor | ProcessPool | None = None
+    calls: _ThreadCalls | ProcessPool | None = None
     # Rows ready to go out, or model calls still running, in input order.
     window: deque[Row | Future[Row]] = deque()
     in_flight = 0
     try:
         for paper in papers:
-            request = render(prompt, paper, client.model, client.constrain)
-            hit = cache.get(request.cache_key()) if cache is not None else None
-            if hit is not None:
-                window.append(_from_cache(paper, prompt, client, hit))
+            request, row = _lookup(paper, prompt, client, cache)
+            if row is not None:
+                window.append(row)
             elif concurrency <= 1:
-                window.append(call_model(paper, prompt, client, request, cache, MAX_REASKS))
+                window.append(call_model(paper, prompt, client, request, cache))
             else:
-                if pool is None:
+                if calls is None:
                     processes = processes_for(concurrency, client)
-                    if processes:
-                        pool = ProcessPool(processes, concurrency, client, prompt, cache)
-                    else:
-                        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="summariser")
-                if isinstance(pool, ProcessPool):
-                    window.append(pool.submit(paper, request))
-                else:
-                    window.append(pool.submit(call_model, paper, prompt, client, request, cache, MAX_REASKS))
+                    calls = (
+                        ProcessPool(processes, concurrency, client, prompt, cache)
+                        if processes
+                        else _ThreadCalls(concurrency, client, prompt, cache)
+                    )
+                window.append(calls.submit(paper, request))
                 in_flight += 1
             # Emit what is ready at the front; block on the oldest call only when enough calls are
             # queued to keep every worker busy (and memory bounded) while it finishes.
@@ -105,8 +122,5 @@ def summarise(
             item = window.popleft()
             yield item.result() if isinstance(item, Future) else item
     finally:
-        # On an interrupt or a fatal error, do not wait for the requests still in flight.
-        if isinstance(pool, ProcessPool):
-            pool.shutdown()
-        elif pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if calls is not None:
+            calls.shutdown()  # on an interrupt or a fatal error, without waiting for calls in flight
