@@ -96,7 +96,11 @@ class EmbeddedServer:
         ]
         # fmt: on
         self._log = tempfile.NamedTemporaryFile(prefix="summariser-embedded-", suffix=".log")
-        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # Its own session: Ctrl-C at the terminal reaches only summariser, which then stops the
+        # server itself after saving what it has (the server ends by itself if we are killed).
+        self._proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         url = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
