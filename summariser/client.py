@@ -19,6 +19,7 @@ from .schema import Usage
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 MAX_CONNECTIONS = 256  # the largest --concurrency
+DEFAULT_TIMEOUT = 120.0  # seconds for one request; a hung request is retried after it
 Constrain = Literal["llama", "schema", "mixed", "none"]
 
 
@@ -51,7 +52,7 @@ class ModelClient:
         base_url: str | Callable[[], str] | None = None,
         api_key: str | None = None,
         constrain: Constrain = "none",
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT,
         on_close: Callable[[], None] | None = None,
         embedded: bool = False,
         gate: RateGate | None = None,
@@ -61,6 +62,7 @@ class ModelClient:
         self.constrain = constrain
         self._base_url = base_url
         self._api_key = api_key or "not-needed"
+        self._secret = api_key if api_key and len(api_key) >= 8 else None  # what must never be shown
         self._timeout = timeout
         self._on_close = on_close
         self._client: openai.OpenAI | None = None
@@ -99,7 +101,10 @@ class ModelClient:
         )
 
     def call(self, request: Request) -> Completion:
-        """Send one request, retrying transient failures; raise RequestError or FatalModelError."""
+        """Send one request, retrying transient failures; raise RequestError or FatalModelError.
+
+        Neither the answer nor an error message ever holds the API key, even from a server that
+        echoes it back: it would end up in the output, the cache or the terminal."""
         try:
             return call_with_retries(lambda: self._send(request), gate=self._gate)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
@@ -113,9 +118,9 @@ class ModelClient:
             ) from None
         except openai.APIStatusError as exc:
             message = exc.message.removeprefix(f"Error code: {exc.status_code} - ")
-            raise RequestError(f"HTTP {exc.status_code}: {_one_line(message)}") from None
+            raise RequestError(f"HTTP {exc.status_code}: {_one_line(self._redact(message))}") from None
         except openai.APIError as exc:
-            raise RequestError(f"{type(exc).__name__}: {_one_line(str(exc))}") from None
+            raise RequestError(f"{type(exc).__name__}: {_one_line(self._redact(str(exc)))}") from None
         except MalformedResponse as exc:
             raise RequestError(str(exc)) from None
 
@@ -135,7 +140,13 @@ class ModelClient:
             if request.response_format:
                 body["response_format"] = request.response_format
         resp = client.post(path, body=body, cast_to=httpx2.Response)
-        return _completion(resp.content, request.api)
+        content = resp.content
+        if self._secret and self._secret.encode() in content:
+            content = content.replace(self._secret.encode(), b"[API key]")
+        return _completion(content, request.api)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "[API key]") if self._secret else text
 
     def close(self) -> None:
         """Release the connection and stop the embedded server if this client started one."""
@@ -170,6 +181,7 @@ def connect(
     api_key: str | None = None,
     model: str | None = None,
     constrain: Constrain | Literal["auto"] = "auto",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ModelClient:
     """A client for the configured endpoint: arguments first, then OPENAI_BASE_URL / OPENAI_API_KEY /
     SUMMARISER_MODEL; with no endpoint and no key, the embedded model."""
@@ -189,6 +201,7 @@ def connect(
             constrain="llama" if constrain == "auto" else constrain,
             on_close=server.close,
             embedded=True,
+            timeout=timeout,
         )
     if model is None:
         if base_url is not None:
@@ -198,4 +211,4 @@ def connect(
         # OpenAI rejects unknown request fields, so it gets only what it documents; other servers
         # get a grammar too, which llama.cpp servers enforce and others ignore.
         constrain = "schema" if base_url is None or "api.openai.com" in base_url else "mixed"
-    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain)
+    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain, timeout=timeout)
