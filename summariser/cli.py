@@ -7,20 +7,18 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Iterable
 
 import click
-from tqdm import tqdm
 
 from . import prompts as prompt_store
 from .cache import ResponseCache, default_cache_dir
-from .client import FatalModelError, ModelClient, connect
+from .client import DEFAULT_TIMEOUT, FatalModelError, ModelClient, connect
 from .embedded import SLOTS as EMBEDDED_SLOTS
 from .embedded import EmbeddedModelError
 from .output import RowWriter, output_format
 from .pipeline import summarise
+from .progress import Tally, Terminated, exit_interrupted, progress, report_input, stop_on_sigterm
 from .records import FORMATS, InputError, read_dump
-from .schema import Row
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_REMOTE_CONCURRENCY = 8
@@ -46,6 +44,13 @@ constrain_option = click.option(
     "'mixed' a grammar for completion prompts and json_schema for chat prompts, 'none'. "
     "auto: 'llama' for the embedded model, 'schema' for OpenAI, 'mixed' for other endpoints. "
     "Answers are validated either way.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for one answer before retrying it.",
 )
 cache_dir_option = click.option(
     "--cache-dir",
@@ -84,17 +89,6 @@ def _workers(concurrency: int | None, client: ModelClient) -> int:
     return concurrency or (EMBEDDED_SLOTS if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
 
 
-def _progress(rows: Iterable[Row], total: int, desc: str | None = None) -> Iterable[Row]:
-    """A progress bar on stderr: redrawn in place on a terminal, written every 30 s at most in a log."""
-    return tqdm(rows, total=total, unit="paper", desc=desc, file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5 if sys.stderr.isatty() else 30)
-
-
-def _describe_lines(entries: list[tuple[int, str]]) -> str:
-    shown = ", ".join(f"{line} ({why})" for line, why in entries[:5])
-    return shown + (f", and {len(entries) - 5} more" if len(entries) > 5 else "")
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="summariser")
 def main() -> None:
@@ -111,10 +105,11 @@ def main() -> None:
 @model_option
 @base_url_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help=f"Requests in flight. Default: {EMBEDDED_SLOTS} on the embedded model (decoded together), {DEFAULT_REMOTE_CONCURRENCY} on an endpoint.")
+@timeout_option
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format. Default: detected from the extension or content.")
 @constrain_option
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache (an interrupted run then cannot resume).")
 @cache_dir_option
 def run(
     input_path: str,
@@ -123,6 +118,7 @@ def run(
     model: str | None,
     base_url: str | None,
     concurrency: int | None,
+    timeout: float,
     limit: int | None,
     fmt: str | None,
     constrain: str,
@@ -133,14 +129,23 @@ def run(
 
     INPUT may be JSONL/JSON or CSV with title and abstract (and optional id), or a plain-text
     dump: a title line, then an abstract line, per paper; page boilerplate is dropped.
+    Every paper gets one row: its answer, or an error saying why. Lines that are not papers,
+    and duplicates, are reported with their line number.
+
+    Answers are cached as they arrive and the output file appears whole at the end, so an
+    interrupted run (Ctrl-C, kill, a crash) loses nothing paid for: run the same command again
+    and only the missing papers are sent. Transient endpoint failures are retried; after 10
+    papers in a row fail, the rest are not sent (error rows).
+
     Progress and a final count go to stderr. Exit status: 0 all rows ok, 1 some rows have
-    an error, 2 unusable input or arguments.
+    an error, 2 unusable input or arguments, 130/143 interrupted (SIGINT/SIGTERM).
     """
+    stop_on_sigterm()
     try:
         output_format(output)
         dump = read_dump(input_path, fmt)
         prompt = prompt_store.load_prompt(prompt_version)
-        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
+        client = connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout)  # type: ignore[arg-type]
         cache = None if no_cache else ResponseCache(cache_dir)
         writer = RowWriter(output, [f.name for f in prompt.fields])
     except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
@@ -150,33 +155,19 @@ def run(
         _fail(f"{exc.filename}: {exc.strerror}")
         return
     papers = dump.papers[:limit] if limit else dump.papers
-    source = "<stdin>" if input_path == "-" else input_path
-    if dump.skipped:
-        click.echo(f"{source}: skipped {len(dump.skipped)} line(s): {_describe_lines(dump.skipped)}", err=True)
-    for line, what in dump.cleaned:
-        click.echo(f"{source}:{line}: {what}", err=True)
-    workers = _workers(concurrency, client)
-    counts = {"ok": 0, "error": 0, "cached": 0}
-    tokens = [0, 0]
+    report_input(dump, "<stdin>" if input_path == "-" else input_path)
+    tally = Tally()
     started = time.monotonic()
+    stopped: BaseException | None = None
     try:
-        rows = summarise(papers, prompt, client, cache, concurrency=workers)
-        for row in _progress(rows, len(papers)):
+        rows = summarise(papers, prompt, client, cache, concurrency=_workers(concurrency, client))
+        for row in progress(rows, len(papers)):
             writer.write(row)
-            counts["error" if row.error else "ok"] += 1
-            counts["cached"] += row.cached
-            if not row.cached:
-                tokens[0] += row.usage.prompt_tokens
-                tokens[1] += row.usage.completion_tokens
+            tally.add(row)
         writer.close()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         writer.abort()
-        click.echo(
-            f"\ninterrupted after {writer.count} of {len(papers)} papers; answers so far are cached: "
-            "run the same command again to finish",
-            err=True,
-        )
-        sys.exit(130)
+        stopped = exc
     except (FatalModelError, EmbeddedModelError) as exc:
         writer.abort()
         _fail(str(exc))
@@ -187,15 +178,18 @@ def run(
         client.close()
         if cache is not None:
             cache.close()
-    elapsed = time.monotonic() - started
+    if stopped is not None:
+        exit_interrupted(stopped, tally, len(papers), resumable=cache is not None)
     where = f" -> {output}" if output and output != "-" else ""
     click.echo(
-        f"{len(papers)} papers{where}: {counts['ok']} ok ({counts['cached']} cached), {counts['error']} error; "
-        f"{len(dump.skipped)} input line(s) skipped; model {client.model}, prompt {prompt.version}; "
-        f"new tokens: {tokens[0]} prompt + {tokens[1]} completion; {elapsed:.1f} s",
+        f"{len(papers)} papers{where}: {tally.describe()}; {len(dump.skipped)} input line(s) skipped; "
+        f"model {client.model}, prompt {prompt.version}; "
+        f"new tokens: {tally.prompt_tokens} prompt + {tally.completion_tokens} completion; {time.monotonic() - started:.1f} s",
         err=True,
     )
-    sys.exit(EXIT_ROW_ERRORS if counts["error"] else EXIT_OK)
+    for reason, count in tally.errors.most_common(3):
+        click.echo(f"  {count} x {reason}", err=True)
+    sys.exit(EXIT_ROW_ERRORS if tally.error else EXIT_OK)
 
 
 @main.group()
@@ -273,6 +267,7 @@ def cache_clear(cache_dir: Path | None) -> None:
 @base_url_option
 @constrain_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@timeout_option
 @click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a self-contained HTML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the metrics as JSON here.")
 @cache_dir_option
@@ -284,6 +279,7 @@ def eval_command(
     base_url: str | None,
     constrain: str,
     concurrency: int | None,
+    timeout: float,
     html_path: Path | None,
     json_path: Path | None,
     cache_dir: Path | None,
@@ -308,7 +304,7 @@ def eval_command(
         prompts = [prompt_store.load_prompt(v) for v in (versions or (prompt_store.DEFAULT_VERSION,))]
         gold = load_gold(gold_path)
         dump = read_dump(input_path)
-        client = connect(base_url=base_url, model=model, constrain=constrain)  # type: ignore[arg-type]
+        client = connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout)  # type: ignore[arg-type]
     except (InputError, prompt_store.PromptError, FatalModelError, GoldError) as exc:
         _fail(str(exc))
         return
@@ -318,7 +314,7 @@ def eval_command(
     workers = _workers(concurrency, client)
     try:
         with closing(_open_cache(cache_dir)) as store:
-            result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers, progress=_progress)
+            result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers, progress=progress)
     except (GoldError, FatalModelError, EmbeddedModelError) as exc:
         _fail(str(exc))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import glob
 import os
 import sys
 import tempfile
@@ -34,16 +35,40 @@ def flat_row(row: Row) -> dict[str, object]:
         prompt=row.prompt,
         prompt_sha256=row.prompt_sha256,
         model=row.model,
-        cached=row.cached,
         prompt_tokens=row.usage.prompt_tokens,
         completion_tokens=row.usage.completion_tokens,
         error=row.error,
+        warning=row.warning,
     )
     return data
 
 
 def _md_cell(value: object) -> str:
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Remove partial files left by a run of this output that was killed (kill -9 runs no cleanup).
+
+    A part file names its writer's process id; one whose process is gone is garbage, while one
+    whose process lives belongs to a concurrent run and is left alone."""
+    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        try:
+            pid = int(part.name[len(path.name) + 2 :].split(".", 1)[0])
+        except ValueError:
+            continue
+        if not _alive(pid):
+            part.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 class RowWriter:
@@ -59,12 +84,13 @@ class RowWriter:
             self._out: IO[str] = sys.stdout
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            _remove_stale_parts(self.path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.", suffix=".part", dir=self.path.parent)
             self._tmp = Path(tmp)
             self._out = os.fdopen(fd, "w", encoding="utf-8", newline="")
         self._csv: csv.DictWriter[str] | None = None
         if self.format == "md":
-            cols = ["title", "summary", *label_fields, "error"]
+            cols = ["title", "summary", *label_fields, "error", "warning"]
             self._out.write("| " + " | ".join(cols) + " |\n" + "|" + "---|" * len(cols) + "\n")
 
     def write(self, row: Row) -> None:
@@ -80,7 +106,7 @@ class RowWriter:
                 self._csv.writeheader()
             self._csv.writerow(flat)
         else:
-            cells = [row.title, row.summary, *(row.labels.get(f) for f in self.label_fields), row.error]
+            cells = [row.title, row.summary, *(row.labels.get(f) for f in self.label_fields), row.error, row.warning]
             self._out.write("| " + " | ".join(_md_cell(c) for c in cells) + " |\n")
         self.count += 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Iterable, Iterator
 
 from .cache import CachedAnswer, ResponseCache
@@ -12,16 +13,24 @@ from .prompts import PromptVersion
 from .reask import MAX_REASKS, ask
 from .records import Paper
 from .render import Request, render
-from .schema import Row
+from .retry import Breaker
+from .schema import Row, Usage
 from .workers import ProcessPool, processes_for
 
 
-def _base(paper: Paper, prompt: PromptVersion, client: ModelClient) -> dict[str, str]:
-    return dict(id=paper.id, title=paper.title, prompt=prompt.version, prompt_sha256=prompt.sha256, model=client.model)
+def _base(paper: Paper, prompt: PromptVersion, client: ModelClient) -> dict[str, str | None]:
+    return dict(
+        id=paper.id, title=paper.title, prompt=prompt.version, prompt_sha256=prompt.sha256, model=client.model,
+        warning="; ".join(paper.warnings) or None,
+    )
 
 
 def _from_cache(paper: Paper, prompt: PromptVersion, client: ModelClient, hit: CachedAnswer) -> Row:
     return Row(summary=hit.answer.summary, labels=dict(hit.answer.labels), cached=True, usage=hit.usage, **_base(paper, prompt, client))
+
+
+def _error_row(paper: Paper, prompt: PromptVersion, client: ModelClient, error: str, usage: Usage | None = None) -> Row:
+    return Row(labels={f.name: None for f in prompt.fields}, error=error, usage=usage or Usage(), **_base(paper, prompt, client))
 
 
 def call_model(
@@ -29,14 +38,13 @@ def call_model(
 ) -> Row:
     """A paper's row from the model (re-asked if invalid), cached when valid; transport failures
     become an error row, FatalModelError propagates."""
-    base = _base(paper, prompt, client)
-    empty_labels: dict[str, str | None] = {f.name: None for f in prompt.fields}
     try:
         outcome = ask(client, request, prompt, paper, max_reasks=max_reasks)
     except RequestError as exc:
-        return Row(labels=empty_labels, error=str(exc), **base)
+        return _error_row(paper, prompt, client, str(exc))
     if outcome.answer is None:
-        return Row(labels=empty_labels, error=outcome.error, usage=outcome.usage, **base)
+        return _error_row(paper, prompt, client, outcome.error or "invalid answer", outcome.usage)
+    base = _base(paper, prompt, client)
     if cache is not None:
         # Persisted as soon as it arrives: an interrupted run keeps every answer it paid for.
         cache.set(request.cache_key(), CachedAnswer(answer=outcome.answer, usage=outcome.usage))
@@ -61,16 +69,27 @@ def summarise_one(
 class _ThreadCalls:
     """Model calls on a pool of threads; the interface of workers.ProcessPool."""
 
-    def __init__(self, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None) -> None:
+    def __init__(self, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None, breaker: Breaker) -> None:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="summariser")
         self._args = (prompt, client)
         self._cache = cache
+        self._breaker = breaker
 
     def submit(self, paper: Paper, request: Request) -> Future[Row]:
-        return self._pool.submit(call_model, paper, *self._args, request, self._cache)
+        return self._pool.submit(self._call, paper, request)
+
+    def _call(self, paper: Paper, request: Request) -> Row:
+        # Checked again here: a call queued before the breaker opened is not sent after it.
+        reason = self._breaker.open_reason()
+        return _error_row(paper, *self._args, reason) if reason else call_model(paper, *self._args, request, self._cache)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _record(breaker: Breaker, future: Future[Row]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        breaker.record(future.result().error)
 
 
 def summarise(
@@ -79,6 +98,7 @@ def summarise(
     client: ModelClient,
     cache: ResponseCache | None = None,
     concurrency: int = 1,
+    breaker: Breaker | None = None,
 ) -> Iterator[Row]:
     """Yield one row per paper, in input order, with up to `concurrency` model calls in flight.
 
@@ -87,8 +107,10 @@ def summarise(
     `if __name__ == "__main__":` guard). Cached answers are read in this thread and never wait
     for a worker, so a fully cached run costs a cache read, a validation and a row per paper
     (and never starts the model).
-    client.FatalModelError (bad key, unknown model) propagates and ends the run.
+    client.FatalModelError (bad key, unknown model) propagates and ends the run. Once `breaker`
+    (default: retry.Breaker()) opens, the remaining papers get an error row without a call.
     """
+    breaker = breaker or Breaker()
     calls: _ThreadCalls | ProcessPool | None = None
     # Rows ready to go out, or model calls still running, in input order.
     window: deque[Row | Future[Row]] = deque()
@@ -96,19 +118,26 @@ def summarise(
     try:
         for paper in papers:
             request, row = _lookup(paper, prompt, client, cache)
+            reason = breaker.open_reason() if row is None else None
             if row is not None:
                 window.append(row)
+            elif reason:
+                window.append(_error_row(paper, prompt, client, reason))
             elif concurrency <= 1:
-                window.append(call_model(paper, prompt, client, request, cache))
+                row = call_model(paper, prompt, client, request, cache)
+                breaker.record(row.error)
+                window.append(row)
             else:
                 if calls is None:
                     processes = processes_for(concurrency, client)
                     calls = (
                         ProcessPool(processes, concurrency, client, prompt, cache)
                         if processes
-                        else _ThreadCalls(concurrency, client, prompt, cache)
+                        else _ThreadCalls(concurrency, client, prompt, cache, breaker)
                     )
-                window.append(calls.submit(paper, request))
+                future = calls.submit(paper, request)
+                future.add_done_callback(partial(_record, breaker))
+                window.append(future)
                 in_flight += 1
             # Emit what is ready at the front; block on the oldest call only when enough calls are
             # queued to keep every worker busy (and memory bounded) while it finishes.

@@ -10,7 +10,7 @@ from .records import Paper
 from .render import Request, reask_request
 from .schema import Answer, AnswerError, Usage, validate_answer
 
-MAX_REASKS = 2
+MAX_REASKS = 3  # a model that keeps giving invalid answers is not helped by more
 
 
 @dataclass

@@ -22,6 +22,11 @@ _GLUED_PREFIX = re.compile(r"^(?:Subscribe)(?=[A-Z0-9\"'(\[])")
 # In a plain-text dump an abstract is a long line and a title a short one.
 _ABSTRACT_MIN_WORDS = 30
 _TITLE_MAX_WORDS = 40
+# Real abstracts stay under ~2,000 characters (arXiv's limit is 1,920). Longer text is cut so a
+# paper always fits the model's context next to the prompt: 4,000 characters of LaTeX-heavy text
+# is at most ~2,700 tokens, which leaves room for the embedded model's 4,096-token context.
+MAX_ABSTRACT_CHARS = 4000
+MAX_TITLE_CHARS = 400
 
 
 class InputError(Exception):
@@ -35,6 +40,7 @@ class Paper(BaseModel):
     title: str
     abstract: str
     line: int | None = None  # where the paper starts in its source (1-based), for messages
+    warnings: list[str] = []  # what was changed to make the paper usable (shown in its row)
 
 
 @dataclass
@@ -44,7 +50,7 @@ class Dump:
     papers: list[Paper]
     format: str
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
-    cleaned: list[tuple[int, str]] = field(default_factory=list)  # (line, what was removed)
+    cleaned: list[tuple[int, str]] = field(default_factory=list)  # (line, what was changed)
 
 
 def paper_id(title: str) -> str:
@@ -83,9 +89,7 @@ def read_dump(source: str, fmt: str | None = None) -> Dump:
         if path.is_dir():
             raise InputError(f"{source}: is a directory, expected a file")
         data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise InputError(f"{name}: looks like a binary file, expected text, JSONL or CSV")
-    text = data.decode("utf-8", errors="replace")
+    text, replaced = _decode(data, name)
     if not text.strip():
         raise InputError(f"{name}: is empty")
     fmt = fmt or detect_format(name, text)
@@ -94,23 +98,65 @@ def read_dump(source: str, fmt: str | None = None) -> Dump:
         dump = parser(text, name)
     except csv.Error as exc:
         raise InputError(f"{name}: malformed CSV: {exc}") from None
+    if replaced:
+        dump.cleaned.insert(0, replaced)
     _drop_duplicates(dump)
+    for paper in dump.papers:
+        _fit(paper, dump)
     if not dump.papers:
         first = f"; line {dump.skipped[0][0]}: {dump.skipped[0][1]}" if dump.skipped else ""
         raise InputError(f"{name}: no papers found (read as {fmt}; a paper needs a title and an abstract{first})")
     return dump
 
 
+def _decode(data: bytes, name: str) -> tuple[str, tuple[int, str] | None]:
+    """The text of a file, and where (line, what) invalid UTF-8 was replaced, if it was.
+
+    Text that is not UTF-8 is decoded anyway, each bad byte becoming U+FFFD and reported: one
+    mis-encoded accent should not stop a 50,000-paper run, and the report says where to look."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), None
+        except UnicodeDecodeError:
+            raise InputError(f"{name}: starts like UTF-16 text but does not decode as it") from None
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{name}: looks like a binary file, expected text, JSONL or CSV")
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        first_line = data.count(b"\n", 0, exc.start) + 1
+    text = data.decode("utf-8-sig", errors="replace")
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    return text, (first_line, f"not valid UTF-8: {bad} invalid byte sequence(s) replaced with U+FFFD (first on this line)")
+
+
 def _drop_duplicates(dump: Dump) -> None:
-    seen: set[str] = set()
+    first: dict[str, int] = {}
     unique = []
     for paper in dump.papers:
-        if paper.id in seen:
-            dump.skipped.append((paper.line or 0, f"duplicate of paper {paper.id}"))
+        if paper.id in first:
+            dump.skipped.append((paper.line or 0, f"duplicate of the paper at line {first[paper.id]} (id {paper.id}): processed once"))
             continue
-        seen.add(paper.id)
+        first[paper.id] = paper.line or 0
         unique.append(paper)
     dump.papers = unique
+
+
+def _cut(text: str, limit: int) -> str:
+    cut = text[:limit]
+    return cut[: cut.rfind(" ")] if " " in cut[limit // 2 :] else cut  # at a word boundary when there is one
+
+
+def _fit(paper: Paper, dump: Dump) -> None:
+    """Cut an over-long abstract or title to fit the model's context, saying so in the row."""
+    for name, limit in (("abstract", MAX_ABSTRACT_CHARS), ("title", MAX_TITLE_CHARS)):
+        value = getattr(paper, name)
+        if len(value) > limit:
+            short = _cut(value, limit)
+            setattr(paper, name, short)
+            what = f"{name} truncated from {len(value):,} to {len(short):,} characters to fit the model's context"
+            paper.warnings.append(what)
+            dump.cleaned.append((paper.line or 0, what))
 
 
 def _parse_text(text: str, name: str) -> Dump:
@@ -129,9 +175,18 @@ def _parse_text(text: str, name: str) -> Dump:
             dump.papers.append(Paper(id=paper_id(title), title=title, abstract=nxt, line=n))
             i += 2
         else:
-            dump.skipped.append((n, "not part of a title/abstract pair"))
+            dump.skipped.append((n, _unpaired(line, nxt, i == 0 or not _is_title(lines[i - 1][1]))))
             i += 1
     return dump
+
+
+def _unpaired(line: str, nxt: str | None, after_non_title: bool) -> str:
+    """Why a line of a plain-text dump is not part of a paper, in the user's terms."""
+    if _is_abstract(line) and after_non_title:
+        return "an abstract with no title line before it"
+    if _is_title(line):
+        return "a title (or page text) with no abstract line after it"
+    return "not part of a title/abstract pair"
 
 
 def _is_title(line: str) -> bool:

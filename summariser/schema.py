@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError, create_model, field_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 
 from .prompts import PromptVersion
 
@@ -177,6 +177,9 @@ class Row(BaseModel):
     prompt: str
     prompt_sha256: str
     model: str
-    cached: bool = False
+    # Not written out: a resumed run's file must equal an uninterrupted run's, whichever answers
+    # came from the cache (the run's summary on stderr counts them).
+    cached: bool = Field(default=False, exclude=True)
     usage: Usage = Usage()
     error: str | None = None
+    warning: str | None = None  # e.g. the abstract was truncated to fit the context

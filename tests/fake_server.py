@@ -1,4 +1,5 @@
-"""A scripted OpenAI-compatible server on loopback, for tests that need failures a model can't give."""
+"""A scripted OpenAI-compatible server on loopback, for tests that need failures a model can't give:
+error statuses, slow or hung answers, dropped connections, cut-short and non-JSON bodies."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict | None = None  # raw JSON body for errors
     delay: float = 0.0  # seconds to wait before answering (other requests are served meanwhile)
+    raw: bytes | None = None  # exact body bytes (e.g. not JSON), instead of body/text
+    drop: bool = False  # close the connection without answering
+    truncate: bool = False  # announce the whole body's length, send half of it, close
 
 
 def completion_body(text: str, chat: bool = False) -> dict:
@@ -63,21 +67,37 @@ class FakeServer:
                     server.arrivals.append((time.monotonic(), reply.status))
                 if reply.delay:
                     time.sleep(reply.delay)
-                payload = reply.body if reply.body is not None else completion_body(reply.text or "", "messages" in body)
-                data = json.dumps(payload).encode()
+                if reply.drop:
+                    self.close_connection = True
+                    return
+                if reply.raw is not None:
+                    data = reply.raw
+                else:
+                    payload = reply.body if reply.body is not None else completion_body(reply.text or "", "messages" in body)
+                    data = json.dumps(payload).encode()
                 self.send_response(reply.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 for k, v in reply.headers.items():
                     self.send_header(k, v)
                 self.end_headers()
+                if reply.truncate:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
                 self.wfile.write(data)
 
             def log_message(self, *args: object) -> None:
                 pass
 
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a client that gave up on a hung answer: expected here, not worth a traceback
+
         lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -91,7 +91,7 @@ def test_duplicates_are_processed_once_and_reported(tmp_path):
     path.write_text(f"Same Title\n{ABSTRACT}\nSame title\n{ABSTRACT}\n")
     dump = read_dump(str(path))
     assert len(dump.papers) == 1
-    assert dump.skipped == [(3, f"duplicate of paper {paper_id('Same Title')}")]
+    assert dump.skipped == [(3, f"duplicate of the paper at line 1 (id {paper_id('Same Title')}): processed once")]
 
 
 @pytest.mark.parametrize(
