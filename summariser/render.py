@@ -73,9 +73,15 @@ def _completion_prefix(prompt: PromptVersion) -> str:
     return "\n\n".join(parts) + "\n\n"
 
 
+def _input_block(paper: Paper) -> str:
+    # One line each, whatever the caller passed: line breaks in an abstract could otherwise forge
+    # the prompt's own structure (a fake "Summary:" and label lines after it).
+    return _paper_block(" ".join(paper.title.split()), " ".join(paper.abstract.split()))
+
+
 def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
     """The text a completion-style model continues: header, worked examples, then the paper."""
-    last = _paper_block(paper.title, paper.abstract)
+    last = _input_block(paper)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"
     return _derived(prompt, "completion_prefix", _completion_prefix) + last + "Summary:"
@@ -89,7 +95,7 @@ def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
         messages.append({"role": "user", "content": _paper_block(ex.title, ex.abstract)})
         answer = _answer_json(ex, prompt) if prompt.output.format == "json" else _answer_lines(ex, prompt).lstrip()
         messages.append({"role": "assistant", "content": answer})
-    messages.append({"role": "user", "content": _paper_block(paper.title, paper.abstract)})
+    messages.append({"role": "user", "content": _input_block(paper)})
     return messages
 
 
