@@ -179,7 +179,7 @@ def run(
         if cache is not None:
             cache.close()
     if stopped is not None:
-        exit_interrupted(stopped, tally, len(papers), resumable=cache is not None)
+        exit_interrupted(stopped, tally, len(papers), resumable=cache is not None, to_file=writer.path is not None)
     where = f" -> {output}" if output and output != "-" else ""
     click.echo(
         f"{len(papers)} papers{where}: {tally.describe()}; {len(dump.skipped)} input line(s) skipped; "

@@ -97,7 +97,7 @@ class ModelClient:
             api_key=self._api_key,
             constrain=self.constrain,
             timeout=self._timeout,
-            gate=self._gate.shared,
+            gate=self._gate.share(),
         )
 
     def call(self, request: Request) -> Completion:

@@ -124,12 +124,10 @@ class EmbeddedServer:
     def close(self) -> None:
         """Stop the server if it runs."""
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            # Killed, not asked: it keeps nothing worth saving, and a graceful stop would first
+            # finish the completions in flight (seconds, after a Ctrl-C).
+            self._proc.kill()
+            self._proc.wait()
         self._proc = None
         self._url = None
         if self._log is not None:

@@ -79,7 +79,7 @@ def report_input(dump: Dump, source: str) -> None:
         click.echo(f"{source}: ... and {len(notes) - MAX_INPUT_NOTES} more such lines", err=True)
 
 
-def exit_interrupted(stopped: BaseException, tally: Tally, total: int, resumable: bool) -> None:
+def exit_interrupted(stopped: BaseException, tally: Tally, total: int, resumable: bool, to_file: bool) -> None:
     """Say how far the run got and how to finish it, then exit at once.
 
     os._exit, because calls still in flight on worker threads would otherwise be waited for
@@ -91,7 +91,8 @@ def exit_interrupted(stopped: BaseException, tally: Tally, total: int, resumable
         how = "every answer received is cached; to finish, run the same command again: summariser " + shlex.join(sys.argv[1:])
     else:
         how = "answers were not cached (--no-cache): running again starts over"
-    click.echo(f"\nsummariser: interrupted ({signal_name}) after {done} of {total} papers ({tally.describe()}); no output file was written.", err=True)
+    output = "the output file was left as it was" if to_file else "the rows so far went to stdout"
+    click.echo(f"\nsummariser: interrupted ({signal_name}) after {done} of {total} papers: {tally.describe()}; {output}.", err=True)
     click.echo(f"summariser: {how}", err=True)
     sys.stdout.flush()
     sys.stderr.flush()

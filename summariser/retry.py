@@ -62,23 +62,39 @@ class RateGate:
     """Shared by every worker of a run: a 429 pauses all of them, not only the one that got it.
 
     Without it, the other workers keep sending at full rate into a rate limit and each burns its
-    own retries; with it, the whole run slows down to what the endpoint accepts. The time is a
-    multiprocessing.Value so that worker processes (workers.py) share one gate.
+    own retries; with it, the whole run slows down to what the endpoint accepts. When worker
+    processes (workers.py) share the gate, the time moves into a multiprocessing.Value; until
+    then a plain float does, so a run on threads starts no multiprocessing machinery.
     """
 
     def __init__(self, shared: Any = None) -> None:
         # time.monotonic() before which no request is sent; CLOCK_MONOTONIC is one clock for all processes.
-        self.shared = shared if shared is not None else multiprocessing.get_context("spawn").Value("d", 0.0)
+        self._shared = shared
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def share(self) -> Any:
+        """The gate's time as a multiprocessing.Value, for worker processes to share."""
+        with self._lock:
+            if self._shared is None:
+                self._shared = multiprocessing.get_context("spawn").Value("d", self._until)
+            return self._shared
 
     def hold(self, seconds: float) -> None:
         """Send nothing for the next `seconds` (extends, never shortens, a pause)."""
-        with self.shared.get_lock():
-            self.shared.value = max(self.shared.value, time.monotonic() + seconds)
+        until = time.monotonic() + seconds
+        if self._shared is not None:
+            with self._shared.get_lock():
+                self._shared.value = max(self._shared.value, until)
+        else:
+            with self._lock:
+                self._until = max(self._until, until)
 
     def wait(self) -> None:
         """Block while the gate is held."""
         while True:
-            delay = self.shared.value - time.monotonic()
+            until = self._shared.value if self._shared is not None else self._until
+            delay = until - time.monotonic()
             if delay <= 0:
                 return
             time.sleep(delay)
