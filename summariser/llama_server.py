@@ -11,14 +11,13 @@ import argparse
 import asyncio
 import json
 import os
-import threading
-import time
 from typing import Any, Awaitable, Callable
 
 import llama_cpp
 
 from .llama_batching import BatchEngine, as_dict
 from .llama_sampling import LazyGrammarSampler
+from .orphans import exit_with_parent
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -115,19 +114,6 @@ class Router:
         await JSONResponse(as_dict(waiter.result(), self.alias))(scope, receive, send)
 
 
-def _exit_with_parent() -> None:
-    """End this server when the summariser process that started it is gone, even by kill -9
-    (which gives it no chance to stop us): an orphaned server would hold its memory for ever."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def main() -> None:
     """Start the server (blocks)."""
     parser = argparse.ArgumentParser(description="summariser's embedded model server")
@@ -139,7 +125,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=4, help="Greedy completions decoded together")
     parser.add_argument("--n-ctx", type=int, default=4096, help="Tokens per request (prompt and answer)")
     args = parser.parse_args()
-    _exit_with_parent()
+    exit_with_parent()  # an orphaned server would hold its memory for ever
 
     import uvicorn
     from llama_cpp.server.app import create_app

@@ -21,6 +21,7 @@ from typing import Any
 from .cache import ResponseCache
 from .client import FatalModelError, ModelClient
 from .prompts import PromptVersion
+from .orphans import exit_with_parent
 from .records import Paper
 from .render import Request
 from .retry import RateGate
@@ -40,6 +41,7 @@ def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | No
     from .pipeline import call_model  # here, not at import: the pipeline imports this module
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    exit_with_parent()  # ...unless it was killed outright
     client = ModelClient(**{**settings, "gate": RateGate(settings["gate"])})
     cache = ResponseCache(cache_dir) if cache_dir else None
     pool = ThreadPoolExecutor(max_workers=threads)

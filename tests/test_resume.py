@@ -55,6 +55,16 @@ def wait_for_requests(srv, count):
         time.sleep(0.002)
 
 
+def wait_until_quiet(srv, seconds):
+    deadline = time.monotonic() + 30
+    while True:
+        seen = len(srv.requests)
+        time.sleep(seconds)
+        if len(srv.requests) == seen:
+            return
+        assert time.monotonic() < deadline, "requests kept arriving after the kill"
+
+
 def cached_papers(cache_dir: Path) -> set[int]:
     """Which papers have an answer in the cache (read straight from the store)."""
     with diskcache.Cache(str(cache_dir)) as store:
@@ -80,14 +90,19 @@ def no_partial_files(directory: Path) -> bool:
     return not list(directory.glob(".*.part"))
 
 
-@pytest.mark.parametrize("after_requests", [1, N // 2, N])
-def test_kill_9_mid_run_then_the_same_command_finishes_with_identical_output(tmp_path, dump, reference, after_requests):
+@pytest.mark.parametrize(
+    "after_requests, concurrency",
+    [(1, "8"), (N // 2, "8"), (N, "8"), (N // 2, "40")],  # 40 in flight: calls run in worker processes
+)
+def test_kill_9_mid_run_then_the_same_command_finishes_with_identical_output(tmp_path, dump, reference, after_requests, concurrency):
     out, cache = tmp_path / "out.jsonl", tmp_path / "cache"
     with FakeServer(responder=answer_for) as srv:
-        proc = start(srv, dump, out, cache)
+        proc = start(srv, dump, out, cache, "--concurrency", concurrency)
         wait_for_requests(srv, after_requests)
         proc.kill()
         proc.wait()
+        # Worker processes notice their parent is gone within a second and stop sending.
+        wait_until_quiet(srv, 2.0)
     assert not out.exists()  # the output appears whole or not at all
     done = cached_papers(cache)
     assert len(done) < N
