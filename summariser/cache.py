@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -33,10 +34,16 @@ class ResponseCache:
     def __init__(self, directory: Path | str | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_dir()
         # Answers may quote private abstracts: the folder is the user's alone.
-        if not self.directory.exists():
+        try:
             self.directory.mkdir(parents=True, mode=0o700)
             os.chmod(self.directory, 0o700)  # mkdir's mode is masked by the umask
-        self._cache = diskcache.Cache(str(self.directory), size_limit=2**34)
+        except FileExistsError:
+            pass  # made before, or just now by a concurrent run
+        # diskcache is safe across processes once open, but two processes opening one new cache
+        # at the same moment can fail (grantjenks/python-diskcache#266): opening is serialised.
+        with open(self.directory / "open.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._cache = diskcache.Cache(str(self.directory), size_limit=2**34)
 
     def get(self, key: str) -> CachedAnswer | None:
         """The cached answer for a request key, or None."""
