@@ -14,7 +14,7 @@ import openai
 from .embedded import MODEL_NAME as EMBEDDED_MODEL
 from .embedded import EmbeddedServer
 from .render import Request
-from .retry import MalformedResponse, RateGate, call_with_retries
+from .retry import Breaker, MalformedResponse, RateGate, call_with_retries
 from .schema import Usage
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
@@ -56,18 +56,20 @@ class ModelClient:
         on_close: Callable[[], None] | None = None,
         embedded: bool = False,
         gate: RateGate | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.model = model
         self.embedded = embedded
         self.constrain = constrain
         self._base_url = base_url
-        self._api_key = api_key or "not-needed"
+        self._key = api_key
         self._secret = api_key if api_key and len(api_key) >= 8 else None  # what must never be shown
         self._timeout = timeout
         self._on_close = on_close
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
         self._gate = gate or RateGate()
+        self.breaker = breaker or Breaker()  # the endpoint's health, seen over all the papers sent
 
     def _openai(self) -> openai.OpenAI:
         with self._lock:
@@ -79,7 +81,7 @@ class ModelClient:
                 # Retries are ours (tenacity), so the openai client's own are off.
                 self._client = openai.OpenAI(
                     base_url=url,
-                    api_key=self._api_key,
+                    api_key=self._key or "not-needed",  # the openai client insists on one
                     max_retries=0,
                     timeout=self._timeout,
                     http_client=openai.DefaultHttpxClient(limits=limits),
@@ -88,16 +90,17 @@ class ModelClient:
 
     def settings(self) -> dict[str, Any]:
         """What it takes to build the same client in another process (remote endpoints only),
-        sharing this one's rate-limit gate."""
+        sharing this one's rate-limit gate and following its breaker."""
         if callable(self._base_url) or self._on_close is not None:
             raise ValueError("the embedded model's client cannot be rebuilt in another process")
         return dict(
             model=self.model,
             base_url=self._base_url,
-            api_key=self._api_key,
+            api_key=self._key,
             constrain=self.constrain,
             timeout=self._timeout,
             gate=self._gate.share(),
+            breaker=self.breaker.share(),
         )
 
     def call(self, request: Request) -> Completion:
@@ -106,7 +109,7 @@ class ModelClient:
         Neither the answer nor an error message ever holds the API key, even from a server that
         echoes it back: it would end up in the output, the cache or the terminal."""
         try:
-            return call_with_retries(lambda: self._send(request), gate=self._gate)
+            return call_with_retries(lambda: self._send(request), gate=self._gate, give_up=self.breaker.is_open)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise FatalModelError(f"the endpoint refused the API key (HTTP {exc.status_code}); check OPENAI_API_KEY") from None
         except openai.NotFoundError:
@@ -140,10 +143,7 @@ class ModelClient:
             if request.response_format:
                 body["response_format"] = request.response_format
         resp = client.post(path, body=body, cast_to=httpx2.Response)
-        content = resp.content
-        if self._secret and self._secret.encode() in content:
-            content = content.replace(self._secret.encode(), b"[API key]")
-        return _completion(content, request.api)
+        return _completion(self._redact(resp.content.decode("utf-8", errors="replace")), request.api)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[API key]") if self._secret else text
@@ -157,7 +157,7 @@ class ModelClient:
             self._on_close()
 
 
-def _completion(content: bytes, api: str) -> Completion:
+def _completion(content: str, api: str) -> Completion:
     """The text and usage in an endpoint's answer; MalformedResponse (retried) if it is not one."""
     try:
         data = json.loads(content)
@@ -169,7 +169,7 @@ def _completion(content: bytes, api: str) -> Completion:
             usage=Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0),
         )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise MalformedResponse(f"the endpoint's answer is not a completion: {_one_line(content[:200].decode(errors='replace'))}") from None
+        raise MalformedResponse(f"the endpoint's answer is not a completion: {_one_line(content[:200])}") from None
 
 
 def _one_line(text: str) -> str:

@@ -93,6 +93,7 @@ class EmbeddedServer:
             "--model", str(model_path()), "--alias", MODEL_NAME,
             "--port", str(port), "--threads", str(self.threads),
             "--slots", str(SLOTS), "--n-ctx", str(CONTEXT_TOKENS),
+            "--parent-pid", str(os.getpid()),
         ]
         # fmt: on
         self._log = tempfile.NamedTemporaryFile(prefix="summariser-embedded-", suffix=".log")

@@ -124,8 +124,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--slots", type=int, default=4, help="Greedy completions decoded together")
     parser.add_argument("--n-ctx", type=int, default=4096, help="Tokens per request (prompt and answer)")
+    parser.add_argument("--parent-pid", type=int, default=os.getppid(), help="Exit when this process is gone")
     args = parser.parse_args()
-    exit_with_parent()  # an orphaned server would hold its memory for ever
+    exit_with_parent(args.parent_pid)  # an orphaned server would hold its memory for ever
 
     import uvicorn
     from llama_cpp.server.app import create_app

@@ -8,9 +8,9 @@ import threading
 import time
 
 
-def exit_with_parent(poll_seconds: float = 1.0) -> None:
-    """Exit this process within poll_seconds of its parent's death (it is then re-parented)."""
-    parent = os.getppid()
+def exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """Exit this process within poll_seconds of the death of `parent`, the pid of the process that
+    started it (passed in, not read here: the parent may have died before this runs)."""
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Iterable, Iterator
 
+import diskcache
+
 from .cache import CachedAnswer, ResponseCache
-from .client import ModelClient, RequestError
+from .client import FatalModelError, ModelClient, RequestError
+from .embedded import EmbeddedModelError
 from .prompts import PromptVersion
 from .reask import MAX_REASKS, ask
 from .records import Paper
@@ -44,11 +48,29 @@ def call_model(
         return _error_row(paper, prompt, client, str(exc))
     if outcome.answer is None:
         return _error_row(paper, prompt, client, outcome.error or "invalid answer", outcome.usage)
-    base = _base(paper, prompt, client)
+    row = Row(summary=outcome.answer.summary, labels=dict(outcome.answer.labels), usage=outcome.usage, **_base(paper, prompt, client))
     if cache is not None:
         # Persisted as soon as it arrives: an interrupted run keeps every answer it paid for.
-        cache.set(request.cache_key(), CachedAnswer(answer=outcome.answer, usage=outcome.usage))
-    return Row(summary=outcome.answer.summary, labels=dict(outcome.answer.labels), usage=outcome.usage, **base)
+        try:
+            cache.set(request.cache_key(), CachedAnswer(answer=outcome.answer, usage=outcome.usage))
+        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:  # a full disk, a locked database
+            # The answer is good and goes out; only a re-run would pay for it again.
+            row.warning = "; ".join(filter(None, [row.warning, f"answer not cached ({type(exc).__name__}: {exc})"]))
+    return row
+
+
+def call_unless_open(paper: Paper, prompt: PromptVersion, client: ModelClient, request: Request, cache: ResponseCache | None) -> Row:
+    """call_model, unless the client's breaker says the endpoint is unusable. An unexpected error
+    becomes this paper's error row rather than ending the run and losing the others' rows."""
+    reason = client.breaker.open_reason()
+    if reason:
+        return _error_row(paper, prompt, client, reason)
+    try:
+        return call_model(paper, prompt, client, request, cache)
+    except (FatalModelError, EmbeddedModelError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        return _error_row(paper, prompt, client, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
 
 
 def _lookup(paper: Paper, prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None) -> tuple[Request, Row | None]:
@@ -69,19 +91,14 @@ def summarise_one(
 class _ThreadCalls:
     """Model calls on a pool of threads; the interface of workers.ProcessPool."""
 
-    def __init__(self, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None, breaker: Breaker) -> None:
+    def __init__(self, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="summariser")
         self._args = (prompt, client)
         self._cache = cache
-        self._breaker = breaker
 
     def submit(self, paper: Paper, request: Request) -> Future[Row]:
-        return self._pool.submit(self._call, paper, request)
-
-    def _call(self, paper: Paper, request: Request) -> Row:
-        # Checked again here: a call queued before the breaker opened is not sent after it.
-        reason = self._breaker.open_reason()
-        return _error_row(paper, *self._args, reason) if reason else call_model(paper, *self._args, request, self._cache)
+        # The breaker is checked when the call starts: one queued before it opened is not sent after.
+        return self._pool.submit(call_unless_open, paper, *self._args, request, self._cache)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -98,7 +115,6 @@ def summarise(
     client: ModelClient,
     cache: ResponseCache | None = None,
     concurrency: int = 1,
-    breaker: Breaker | None = None,
 ) -> Iterator[Row]:
     """Yield one row per paper, in input order, with up to `concurrency` model calls in flight.
 
@@ -107,10 +123,11 @@ def summarise(
     `if __name__ == "__main__":` guard). Cached answers are read in this thread and never wait
     for a worker, so a fully cached run costs a cache read, a validation and a row per paper
     (and never starts the model).
-    client.FatalModelError (bad key, unknown model) propagates and ends the run. Once `breaker`
-    (default: retry.Breaker()) opens, the remaining papers get an error row without a call.
+    client.FatalModelError (bad key, unknown model) propagates and ends the run. Once the
+    client's breaker opens (papers failing in a row), the remaining papers get an error row
+    without a call.
     """
-    breaker = breaker or Breaker()
+    breaker = client.breaker
     calls: _ThreadCalls | ProcessPool | None = None
     # Rows ready to go out, or model calls still running, in input order.
     window: deque[Row | Future[Row]] = deque()
@@ -124,7 +141,7 @@ def summarise(
             elif reason:
                 window.append(_error_row(paper, prompt, client, reason))
             elif concurrency <= 1:
-                row = call_model(paper, prompt, client, request, cache)
+                row = call_unless_open(paper, prompt, client, request, cache)
                 breaker.record(row.error)
                 window.append(row)
             else:
@@ -133,7 +150,7 @@ def summarise(
                     calls = (
                         ProcessPool(processes, concurrency, client, prompt, cache)
                         if processes
-                        else _ThreadCalls(concurrency, client, prompt, cache, breaker)
+                        else _ThreadCalls(concurrency, client, prompt, cache)
                     )
                 future = calls.submit(paper, request)
                 future.add_done_callback(partial(_record, breaker))

@@ -14,6 +14,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_any,
     stop_before_delay,
     wait_exponential_jitter,
 )
@@ -101,11 +102,16 @@ class RateGate:
 
 
 def call_with_retries(
-    fn: Callable[[], T], max_attempts: int = MAX_ATTEMPTS, max_seconds: float = MAX_SECONDS, gate: RateGate | None = None
+    fn: Callable[[], T],
+    max_attempts: int = MAX_ATTEMPTS,
+    max_seconds: float = MAX_SECONDS,
+    gate: RateGate | None = None,
+    give_up: Callable[[], bool] | None = None,
 ) -> T:
     """Call fn, retrying transient failures with backoff and jitter, bounded in count and time.
 
     With a gate, every attempt waits for it, and a rate-limit answer holds it for everyone.
+    Retrying stops early, re-raising the last failure, once give_up() is true (the breaker opened).
     """
 
     def before_sleep(state: RetryCallState) -> None:
@@ -121,11 +127,14 @@ def call_with_retries(
     retrying = Retrying(
         retry=retry_if_exception_type(TRANSIENT),
         wait=_wait,
-        stop=stop_after_attempt(max_attempts) | stop_before_delay(max_seconds),
+        stop=stop_any(stop_after_attempt(max_attempts), stop_before_delay(max_seconds), lambda state: bool(give_up and give_up())),
         before_sleep=before_sleep,
         reraise=True,
     )
     return retrying(attempt)
+
+
+BREAKER_FAILURES = 10
 
 
 class Breaker:
@@ -134,33 +143,53 @@ class Breaker:
     Retries make each failing paper cost up to a few minutes; without this, an endpoint that is
     down would cost that for every paper of a 50,000-paper dump. Once open, the remaining papers
     get an error row straight away (re-running the command retries them), so a dead endpoint
-    ends the run in bounded time whatever the dump's size.
+    ends the run in bounded time whatever the dump's size. Answers still invalid after their
+    re-asks count too: a model that does not follow the prompt version would otherwise cost four
+    calls per paper for the whole dump. Worker processes follow the parent's breaker through a
+    shared event (share()).
     """
 
-    def __init__(self, failures: int | None = None) -> None:
-        self.failures = failures or BREAKER_FAILURES
+    def __init__(self, failures: int = BREAKER_FAILURES, shared: Any = None) -> None:
+        self.failures = failures
         self._streak = 0
         self._last = ""
         self._lock = threading.Lock()
+        self._opened = shared  # a multiprocessing Event once worker processes follow this breaker
+
+    def share(self) -> Any:
+        """An event set when this breaker opens, for worker processes (Breaker(shared=event))."""
+        with self._lock:
+            if self._opened is None:
+                self._opened = multiprocessing.get_context("spawn").Event()
+                if self._streak >= self.failures:
+                    self._opened.set()
+            return self._opened
 
     def record(self, error: str | None) -> None:
-        """Note one paper's outcome: its error, or None if it succeeded."""
+        """Note one paper's outcome: why it failed for good, or None if it has a valid answer."""
         with self._lock:
+            if self._streak >= self.failures:
+                return  # once open, stay open
             if error is None:
                 self._streak = 0
-            elif self._streak < self.failures:  # once open, stay open
-                self._streak += 1
-                self._last = error
+                return
+            self._streak += 1
+            self._last = error
+            if self._streak >= self.failures and self._opened is not None:
+                self._opened.set()
+
+    def is_open(self) -> bool:
+        """Whether nothing more should be sent."""
+        return self.open_reason() is not None
 
     def open_reason(self) -> str | None:
         """Why nothing more should be sent, or None while the endpoint may still answer."""
         with self._lock:
-            if self._streak < self.failures:
-                return None
-            return (
-                f"not sent: {self.failures} papers in a row failed after all retries, so the endpoint looks down "
-                f"(last error: {self._last}); run the same command again to retry"
-            )
-
-
-BREAKER_FAILURES = 10
+            if self._streak >= self.failures:
+                return (
+                    f"not sent: {self.failures} papers in a row failed after all retries, so the endpoint is not answering usably "
+                    f"(last error: {self._last}); run the same command again to retry"
+                )
+        if self._opened is not None and self._opened.is_set():
+            return "not sent: papers in a row failed after all retries, so the endpoint is not answering usably; run the same command again to retry"
+        return None

@@ -24,7 +24,7 @@ from .prompts import PromptVersion
 from .orphans import exit_with_parent
 from .records import Paper
 from .render import Request
-from .retry import RateGate
+from .retry import Breaker, RateGate
 from .schema import Row
 
 PROCESS_THRESHOLD = 32  # requests in flight one process serves at >0.9 of ideal (benchmarks/)
@@ -37,18 +37,19 @@ def processes_for(concurrency: int, client: ModelClient) -> int:
     return min(os.cpu_count() or 1, -(-concurrency // PROCESS_THRESHOLD))
 
 
-def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | None, threads: int, tasks: Any, results: Any) -> None:
-    from .pipeline import call_model  # here, not at import: the pipeline imports this module
+def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | None, threads: int, parent: int, tasks: Any, results: Any) -> None:
+    from .pipeline import call_unless_open  # here, not at import: the pipeline imports this module
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    exit_with_parent()  # ...unless it was killed outright
-    client = ModelClient(**{**settings, "gate": RateGate(settings["gate"])})
+    exit_with_parent(parent)  # ...unless it was killed outright
+    # The shared gate, and the parent's breaker to follow.
+    client = ModelClient(**{**settings, "gate": RateGate(settings["gate"]), "breaker": Breaker(shared=settings["breaker"])})
     cache = ResponseCache(cache_dir) if cache_dir else None
     pool = ThreadPoolExecutor(max_workers=threads)
 
     def run(task_id: int, paper: Paper, request: Request) -> None:
         try:
-            results.put((task_id, call_model(paper, prompt, client, request, cache), None))
+            results.put((task_id, call_unless_open(paper, prompt, client, request, cache), None))
         except FatalModelError as exc:
             results.put((task_id, None, FatalModelError(str(exc))))
         except BaseException as exc:  # noqa: BLE001  (sent as text: not every exception pickles)
@@ -63,14 +64,20 @@ def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | No
 class ProcessPool:
     """A Future per model call, answered by worker processes; closes them on shutdown."""
 
-    def __init__(self, processes: int, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None) -> None:
+    def __init__(
+        self, processes: int, concurrency: int, client: ModelClient, prompt: PromptVersion, cache: ResponseCache | None
+    ) -> None:
         ctx = multiprocessing.get_context("spawn")  # no inherited sockets or threads
         self._results = ctx.Queue()
         self._tasks = [ctx.Queue() for _ in range(processes)]
         threads = -(-concurrency // processes)
         cache_dir = str(cache.directory) if cache is not None else None
         self._procs = [
-            ctx.Process(target=_worker, args=(client.settings(), prompt, cache_dir, threads, q, self._results), daemon=True)
+            ctx.Process(
+                target=_worker,
+                args=(client.settings(), prompt, cache_dir, threads, os.getpid(), q, self._results),
+                daemon=True,
+            )
             for q in self._tasks
         ]
         for proc in self._procs:

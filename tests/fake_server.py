@@ -108,3 +108,9 @@ class FakeServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def paper_number(body: dict) -> int:
+    """N in a request about the test paper titled "Paper number N"."""
+    text = body.get("prompt") or body["messages"][-1]["content"]
+    return int(text.rsplit("Paper number ", 1)[1].split("\n", 1)[0])

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import random
-import threading
 from collections import Counter
 
 import pytest
@@ -16,10 +15,10 @@ from summariser.pipeline import summarise
 from summariser.prompts import load_prompt
 from summariser.records import Paper
 from summariser.reask import MAX_REASKS
-from summariser.retry import BREAKER_FAILURES, MAX_ATTEMPTS
+from summariser.retry import BREAKER_FAILURES, MAX_ATTEMPTS, Breaker
 
 from .conftest import GOOD
-from .fake_server import FakeServer, Reply
+from .fake_server import FakeServer, Reply, paper_number
 
 # The client's timeout; a "hang" answers after twice that. Long enough that a good answer is never
 # late on a loaded machine: each request's fate then depends only on its body and attempt number.
@@ -148,7 +147,7 @@ def test_the_command_exits_1_with_every_row_an_error_when_the_endpoint_is_down(t
 def test_one_failing_paper_among_good_ones_does_not_stop_the_run(tmp_path):
     # Error rows interleaved with successes never reach the breaker's count.
     def every_third_fails(body):
-        number = int(body["prompt"].rsplit("Paper number ", 1)[1].split("\n", 1)[0])
+        number = paper_number(body)
         return Reply(400, body={"error": {"message": "bad"}}) if number % 3 == 0 else Reply(text=GOOD)
 
     with FakeServer(responder=every_third_fails) as srv:
@@ -157,21 +156,56 @@ def test_one_failing_paper_among_good_ones_does_not_stop_the_run(tmp_path):
     assert not any(r.error.startswith("not sent") for r in rows if r.error)
 
 
-def test_retry_after_holds_every_worker(tmp_path):
-    # One 429 with Retry-After, then good answers: no request arrives inside the pause.
-    lock = threading.Lock()
-    state = {"first": True}
+def test_in_worker_processes_the_breaker_also_stops_calls_already_started(tmp_path):
+    # 40 in flight: the calls run in worker processes, which follow the parent's breaker. Retry-After
+    # 0 makes the retries quick there too (the no-wait fixture only reaches this process).
+    n, concurrency = 300, 40
+    down = Reply(503, body={"error": {"message": "down"}}, headers={"retry-after": "0"}, delay=0.2)
+    with FakeServer([down]) as srv:
+        rows = list(summarise(papers(n), PROMPT, client_for(srv), None, concurrency=concurrency))
+        sent = len(srv.requests)
+    assert len(rows) == n and all(r.error for r in rows)
+    assert sum(r.error.startswith("not sent:") for r in rows) >= n - 2 * concurrency
+    # Once 10 papers have failed, the calls running in the workers stop retrying and those queued
+    # there are not sent: without that, the 80 papers handed out would send 8 requests each.
+    assert sent <= concurrency * MAX_ATTEMPTS + 3 * concurrency
 
-    def once_429(body):
-        with lock:
-            if state["first"]:
-                state["first"] = False
-                return Reply(429, body={"error": {"message": "slow"}}, headers={"retry-after": "0.5"})
-        return Reply(text=GOOD, delay=0.05)
 
-    with FakeServer(responder=once_429) as srv:
-        rows = list(summarise(papers(12), PROMPT, client_for(srv), None, concurrency=4))
-        arrivals = srv.arrivals
-    assert all(r.error is None for r in rows)
-    t429 = next(t for t, status in arrivals if status == 429)
-    assert not [t for t, _ in arrivals if t429 + 0.05 < t < t429 + 0.45]
+def test_the_breaker_opens_after_a_streak_and_stays_open():
+    breaker = Breaker(failures=3)
+    for error in ["HTTP 503", None, "HTTP 503", "HTTP 502"]:
+        breaker.record(error)
+    assert breaker.open_reason() is None  # the success broke the first streak
+    breaker.record("HTTP 500")
+    assert "3 papers in a row failed" in breaker.open_reason() and "HTTP 500" in breaker.open_reason()
+    breaker.record(None)  # a late success from a call already in flight
+    assert breaker.open_reason() is not None
+
+
+def test_an_answer_that_cannot_be_cached_still_gives_its_row(tmp_path, monkeypatch):
+    cache = ResponseCache(tmp_path / "c")
+
+    def disk_full(key, entry):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "set", disk_full)
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        rows = list(summarise(papers(3), PROMPT, client_for(srv), cache, concurrency=2))
+    assert [r.labels["topic"] for r in rows] == ["language"] * 3
+    assert all(r.error is None and "answer not cached (OSError" in r.warning for r in rows)
+
+
+def test_an_unexpected_error_in_one_call_is_that_papers_error_row(tmp_path, monkeypatch):
+    import summariser.pipeline as pipeline
+
+    real = pipeline.call_model
+
+    def broken_for_paper_1(paper, *args, **kw):
+        if paper.id == "p1":
+            raise RuntimeError("something unforeseen")
+        return real(paper, *args, **kw)
+
+    monkeypatch.setattr(pipeline, "call_model", broken_for_paper_1)
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        rows = list(summarise(papers(3), PROMPT, client_for(srv), None, concurrency=2))
+    assert [r.error for r in rows] == [None, "internal error: RuntimeError: something unforeseen", None]
