@@ -7,6 +7,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -17,7 +18,8 @@ from .embedded import SLOTS as EMBEDDED_SLOTS
 from .embedded import EmbeddedModelError
 from .output import RowWriter, output_format
 from .pipeline import summarise
-from .progress import Tally, Terminated, exit_interrupted, progress, report_input, stop_on_sigterm
+from .interrupts import exit_now, interruptible
+from .progress import Tally, progress, report_input
 from .records import FORMATS, InputError, read_dump
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -59,7 +61,7 @@ cache_dir_option = click.option(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"summariser: {message}", err=True)
     sys.exit(EXIT_USAGE)
 
@@ -69,7 +71,6 @@ def _open_cache(cache_dir: Path | None) -> ResponseCache:
         return ResponseCache(cache_dir)
     except OSError as exc:
         _fail(f"cache folder {exc.filename}: {exc.strerror}")
-        raise  # unreachable: _fail exits
 
 
 def _check_writable(path: Path | None) -> None:
@@ -140,56 +141,52 @@ def run(
     Progress and a final count go to stderr. Exit status: 0 all rows ok, 1 some rows have
     an error, 2 unusable input or arguments, 130/143 interrupted (SIGINT/SIGTERM).
     """
-    stop_on_sigterm()
-    try:
-        output_format(output)
-        dump = read_dump(input_path, fmt)
-        prompt = prompt_store.load_prompt(prompt_version)
-        client = connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout)  # type: ignore[arg-type]
-        cache = None if no_cache else ResponseCache(cache_dir)
-        writer = RowWriter(output, [f.name for f in prompt.fields])
-    except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
-        _fail(str(exc))
-        return
-    except OSError as exc:
-        _fail(f"{exc.filename}: {exc.strerror}")
-        return
-    papers = dump.papers[:limit] if limit else dump.papers
-    report_input(dump, "<stdin>" if input_path == "-" else input_path)
     tally = Tally()
-    started = time.monotonic()
-    stopped: BaseException | None = None
-    try:
-        rows = summarise(papers, prompt, client, cache, concurrency=_workers(concurrency, client))
-        for row in progress(rows, len(papers)):
-            writer.write(row)
-            tally.add(row)
-        writer.close()
-    except (KeyboardInterrupt, Terminated) as exc:
-        writer.abort()
-        stopped = exc
-    except (FatalModelError, EmbeddedModelError) as exc:
-        writer.abort()
-        _fail(str(exc))
-    except BaseException:
-        writer.abort()  # never leave a half-written temporary file behind
-        raise
-    finally:
-        client.close()
-        if cache is not None:
-            cache.close()
-    if stopped is not None:
-        exit_interrupted(stopped, tally, len(papers), resumable=cache is not None, to_file=writer.path is not None)
-    where = f" -> {output}" if output and output != "-" else ""
-    click.echo(
-        f"{len(papers)} papers{where}: {tally.describe()}; {len(dump.skipped)} input line(s) skipped; "
-        f"model {client.model}, prompt {prompt.version}; "
-        f"new tokens: {tally.prompt_tokens} prompt + {tally.completion_tokens} completion; {time.monotonic() - started:.1f} s",
-        err=True,
-    )
-    for reason, count in tally.errors.most_common(3):
-        click.echo(f"  {count} x {reason}", err=True)
-    sys.exit(EXIT_ROW_ERRORS if tally.error else EXIT_OK)
+    with interruptible(tally, resumable=not no_cache, to_file=output not in (None, "-")):
+        try:
+            output_format(output)
+            dump = read_dump(input_path, fmt)
+            prompt = prompt_store.load_prompt(prompt_version)
+            client = connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout)  # type: ignore[arg-type]
+            cache = None if no_cache else ResponseCache(cache_dir)
+            writer = RowWriter(output, [f.name for f in prompt.fields])
+        except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
+            _fail(str(exc))
+        except OSError as exc:
+            _fail(f"{exc.filename}: {exc.strerror}")
+        papers = dump.papers[:limit] if limit else dump.papers
+        report_input(dump, "<stdin>" if input_path == "-" else input_path)
+        tally.total = len(papers)
+        started = time.monotonic()
+        try:
+            rows = summarise(papers, prompt, client, cache, concurrency=_workers(concurrency, client))
+            for row in progress(rows, len(papers)):
+                writer.write(row)
+                tally.add(row)
+            writer.close()
+        except (FatalModelError, EmbeddedModelError, OSError) as exc:
+            writer.abort()
+            message = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else str(exc)
+            click.echo(f"summariser: {message}", err=True)
+            exit_now(EXIT_USAGE)  # without waiting for calls in flight (their retries can take minutes)
+        except BaseException:
+            writer.abort()  # never leave a half-written temporary file behind
+            raise
+        finally:
+            client.close()
+            if cache is not None:
+                cache.close()
+        where = f" -> {output}" if output and output != "-" else ""
+        click.echo(
+            f"{len(papers)} papers{where}: {tally.describe()}; {len(dump.skipped)} input line(s) skipped; "
+            f"model {client.model}, prompt {prompt.version}; "
+            f"new tokens: {tally.prompt_tokens} prompt + {tally.completion_tokens} completion; {time.monotonic() - started:.1f} s",
+            err=True,
+        )
+        for reason, count in tally.errors.most_common(3):
+            click.echo(f"  {count} x {reason}", err=True)
+        status = EXIT_ROW_ERRORS if tally.error else EXIT_OK
+    sys.exit(status)
 
 
 @main.group()

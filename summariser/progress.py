@@ -1,11 +1,7 @@
-"""What a run tells the user on stderr: input lines passed over, progress, the final tally,
-and what to do after an interruption."""
+"""What a run tells the user on stderr: input lines passed over, progress and the final tally."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import signal
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,23 +22,11 @@ def progress(rows: Iterable[Row], total: int, desc: str | None = None) -> Iterab
                 mininterval=0.5 if sys.stderr.isatty() else 30)
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived: handled like Ctrl-C (rows so far are cached, the output is left untouched)."""
-
-
-def stop_on_sigterm() -> None:
-    """Make SIGTERM raise Terminated in the main thread, so it is handled like Ctrl-C."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 @dataclass
 class Tally:
     """What a run's rows came to, for the summary on stderr."""
 
+    total: int | None = None  # papers to process, once the input is read
     ok: int = 0
     error: int = 0
     cached: int = 0
@@ -65,7 +49,7 @@ class Tally:
             self.completion_tokens += row.usage.completion_tokens
 
     def describe(self) -> str:
-        """"170 ok (12 cached), 8 error, 1 with a warning"."""
+        """E.g. "170 ok (12 cached), 8 error, 1 with a warning"."""
         warned = f", {self.warned} with a warning" if self.warned else ""
         return f"{self.ok} ok ({self.cached} cached), {self.error} error{warned}"
 
@@ -74,26 +58,7 @@ def report_input(dump: Dump, source: str) -> None:
     """One line per input line passed over or changed, as file:line: what (the first 20)."""
     notes = sorted([(line, f"skipped: {why}") for line, why in dump.skipped] + dump.cleaned)
     for line, what in notes[:MAX_INPUT_NOTES]:
-        click.echo(f"{source}:{line}: {what}", err=True)
+        where = f"{source}:{line}" if dump.unit == "line" else f"{source}: {dump.unit} {line}"
+        click.echo(f"{where}: {what}", err=True)
     if len(notes) > MAX_INPUT_NOTES:
         click.echo(f"{source}: ... and {len(notes) - MAX_INPUT_NOTES} more such lines", err=True)
-
-
-def exit_interrupted(stopped: BaseException, tally: Tally, total: int, resumable: bool, to_file: bool) -> None:
-    """Say how far the run got and how to finish it, then exit at once.
-
-    os._exit, because calls still in flight on worker threads would otherwise be waited for
-    (their retries can take minutes): what they would return is not lost, only not yet paid for.
-    """
-    signal_name, status = ("SIGTERM", 143) if isinstance(stopped, Terminated) else ("Ctrl-C", 130)
-    done = tally.ok + tally.error
-    if resumable:
-        how = "every answer received is cached; to finish, run the same command again: summariser " + shlex.join(sys.argv[1:])
-    else:
-        how = "answers were not cached (--no-cache): running again starts over"
-    output = "the output file was left as it was" if to_file else "the rows so far went to stdout"
-    click.echo(f"\nsummariser: interrupted ({signal_name}) after {done} of {total} papers: {tally.describe()}; {output}.", err=True)
-    click.echo(f"summariser: {how}", err=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)

@@ -51,6 +51,7 @@ class Dump:
     format: str
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     cleaned: list[tuple[int, str]] = field(default_factory=list)  # (line, what was changed)
+    unit: str = "line"  # what the numbers above count: lines, or a JSON list's items
 
 
 def paper_id(title: str) -> str:
@@ -104,7 +105,7 @@ def read_dump(source: str, fmt: str | None = None) -> Dump:
     for paper in dump.papers:
         _fit(paper, dump)
     if not dump.papers:
-        first = f"; line {dump.skipped[0][0]}: {dump.skipped[0][1]}" if dump.skipped else ""
+        first = f"; {dump.unit} {dump.skipped[0][0]}: {dump.skipped[0][1]}" if dump.skipped else ""
         raise InputError(f"{name}: no papers found (read as {fmt}; a paper needs a title and an abstract{first})")
     return dump
 
@@ -135,7 +136,7 @@ def _drop_duplicates(dump: Dump) -> None:
     unique = []
     for paper in dump.papers:
         if paper.id in first:
-            dump.skipped.append((paper.line or 0, f"duplicate of the paper at line {first[paper.id]} (id {paper.id}): processed once"))
+            dump.skipped.append((paper.line or 0, f"duplicate of the paper at {dump.unit} {first[paper.id]} (id {paper.id}): processed once"))
             continue
         first[paper.id] = paper.line or 0
         unique.append(paper)
@@ -234,9 +235,9 @@ def _parse_json(text: str, name: str) -> Dump:
         data = data.get("papers", [data])
     if not isinstance(data, list):
         raise InputError(f"{name}: expected a JSON list of objects with title and abstract")
-    dump = Dump(papers=[], format="json")
+    dump = Dump(papers=[], format="json", unit="item")
     for i, obj in enumerate(data, start=1):
-        _record_to_paper(obj, i, dump)  # "line" is the item number here
+        _record_to_paper(obj, i, dump)
     return dump
 
 
@@ -247,7 +248,9 @@ def _parse_csv(text: str, name: str) -> Dump:
     if missing:
         raise InputError(f"{name}:1: CSV header lacks column(s) {', '.join(sorted(missing))}")
     dump = Dump(papers=[], format="csv")
+    start = reader.line_num + 1  # a quoted field may span lines: a row is named by its first
     for row in reader:
         row = {(k or "").strip().casefold(): v for k, v in row.items()}
-        _record_to_paper(row, reader.line_num, dump)
+        _record_to_paper(row, start, dump)
+        start = reader.line_num + 1
     return dump

@@ -15,17 +15,18 @@ import pytest
 
 from summariser.cache import CachedAnswer
 
-from .fake_server import FakeServer, Reply
+from .fake_server import FakeServer, Reply, paper_number
 
 N = 60
 KEY = "sk-test-resume-0123456789abcdefXYZ"
 
 
 def answer_for(body):
-    """A different answer per paper, so rows cannot be swapped unnoticed; slow enough to interrupt."""
-    number = int(body["prompt"].rsplit("Paper number ", 1)[1].split("\n", 1)[0])
+    """A different answer per paper, so rows cannot be swapped unnoticed; slow enough to interrupt
+    (the last paper slowest, so a kill as its request arrives is still mid-run)."""
+    number = paper_number(body)
     topic = ["language", "vision-audio", "ml-methods"][number % 3]
-    return Reply(text=f" Summary of paper {number}.\nTopic: {topic}\nContribution: method", delay=0.05)
+    return Reply(text=f" Summary of paper {number}.\nTopic: {topic}\nContribution: method", delay=1.0 if number == N - 1 else 0.05)
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def cached_papers(cache_dir: Path) -> set[int]:
 
 
 def requested_papers(requests) -> list[int]:
-    return [int(r["prompt"].rsplit("Paper number ", 1)[1].split("\n", 1)[0]) for r in requests]
+    return [paper_number(r) for r in requests]
 
 
 @pytest.fixture
@@ -161,7 +162,7 @@ def test_the_api_key_never_reaches_the_terminal_output_or_cache(tmp_path, dump):
 
     def echoing(body):
         # A careless server that quotes the credential back, in errors and in an answer.
-        number = requested_papers([body])[0]
+        number = paper_number(body)
         if number % 3 == 0:
             return Reply(400, body={"error": {"message": f"Bad request for key {KEY}"}})  # not retried
         if number % 3 == 1:
@@ -180,3 +181,16 @@ def test_the_api_key_never_reaches_the_terminal_output_or_cache(tmp_path, dump):
         assert KEY not in text, where
         assert KEY[:16] not in text, where  # nor a cut-off part of it
     assert (cache.stat().st_mode & 0o777) == 0o700
+
+
+def test_sigterm_before_any_paper_is_sent_exits_cleanly(tmp_path):
+    # The run waits for its input on stdin when the signal comes.
+    env = {**os.environ, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "SUMMARISER_MODEL": "fake", "SUMMARISER_CACHE_DIR": str(tmp_path / "c")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "summariser", "run", "-"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.0)  # past interpreter start-up, into reading stdin
+    proc.terminate()
+    code, _, stderr = finish(proc)
+    assert code == 143
+    assert "interrupted (SIGTERM) before any paper was sent" in stderr and "Traceback" not in stderr
