@@ -7,6 +7,7 @@ from typing import Callable, Iterable
 
 from pydantic import BaseModel
 
+from .baselines import Baselines, majority_baseline, summary_baselines
 from .cache import ResponseCache
 from .client import ModelClient
 from .gold import Gold, GoldError, check_against_prompt, check_no_self_examples, join_papers
@@ -92,6 +93,7 @@ class EvalReport(BaseModel):
     n_papers: int
     gold_distribution: dict[str, dict[str, int]]
     human: dict[str, Agreement | None]
+    baselines: Baselines
     versions: list[VersionResult]
     comparisons: list[Comparison]
 
@@ -157,6 +159,19 @@ def compare(a: VersionResult, b: VersionResult, gold: Gold, papers: list[Paper])
     )
 
 
+def baselines(gold: Gold, papers: list[Paper], prompt: PromptVersion) -> Baselines:
+    """The model-free baselines on the same papers the versions were measured on."""
+    ref = gold.reference()
+    by_paper = gold.by_paper()
+    fields = {}
+    for f in prompt.fields:
+        truth = [ref[p.id].labels[f.name] for p in papers if p.id in ref and f.name in ref[p.id].labels]
+        if truth:
+            fields[f.name] = majority_baseline(truth, list(f.values))
+    refs = [[g.summary for g in by_paper[p.id].values() if g.summary] for p in papers]
+    return Baselines(fields=fields, summaries=summary_baselines(papers, refs))
+
+
 def gold_distribution(gold: Gold) -> dict[str, dict[str, int]]:
     """Counts of each label value in the primary annotator's rows."""
     out: dict[str, dict[str, int]] = {}
@@ -210,6 +225,7 @@ def evaluate(
         n_papers=len(matched),
         gold_distribution=gold_distribution(gold),
         human=dict(sorted(human.items())),
+        baselines=baselines(gold, matched, prompts[0]),
         versions=results,
         comparisons=[compare(results[0], r, gold, matched) for r in results[1:]],
     )

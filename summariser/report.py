@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from .evaluate import EvalReport
-from .metrics import FieldMetrics
+from .metrics import FieldMetrics, SummaryMetrics
 
 
 def _ci(m: FieldMetrics) -> str:
@@ -25,6 +25,20 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
 
 
+def _field_rows(report: EvalReport, name: str) -> list[tuple[str, FieldMetrics]]:
+    """Each version's metrics for a field, then the majority baseline's."""
+    rows = [(v.prompt, v.fields[name]) for v in report.versions]
+    base = report.baselines.fields.get(name)
+    return rows + ([(f"baseline: always {base.label}", base.metrics)] if base else [])
+
+
+def _summary_rows(report: EvalReport) -> list[tuple[str, SummaryMetrics]]:
+    """Each version's summary metrics, then the baselines'."""
+    return [(v.prompt, v.summary) for v in report.versions] + [
+        (f"baseline: {name}", m) for name, m in report.baselines.summaries.items()
+    ]
+
+
 def format_text(report: EvalReport) -> str:
     """The eval as plain-text tables for the terminal."""
     out = [
@@ -36,9 +50,8 @@ def format_text(report: EvalReport) -> str:
     for name in fields:
         out.append(f"== {name}")
         rows = []
-        for v in report.versions:
-            m = v.fields[name]
-            rows.append([v.prompt, str(m.n), f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"])
+        for label, m in _field_rows(report, name):
+            rows.append([label, str(m.n), f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"])
         out += _table(["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"], rows)
         human = report.human.get(name)
         if human:
@@ -57,9 +70,9 @@ def format_text(report: EvalReport) -> str:
     out += _table(
         ["prompt", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean/median/min/max"],
         [
-            [v.prompt, f"{s.rouge1:.3f}", f"{s.rouge2:.3f}", f"{s.rougeL:.3f}", f"{s.one_line_share:.3f}",
+            [label, f"{s.rouge1:.3f}", f"{s.rouge2:.3f}", f"{s.rougeL:.3f}", f"{s.one_line_share:.3f}",
              f"{s.words_mean:.1f}/{s.words_median:.0f}/{s.words_min}/{s.words_max}"]
-            for v in report.versions for s in [v.summary]
+            for label, s in _summary_rows(report)
         ],
     )
     out += ["", "== cost"]
@@ -139,8 +152,8 @@ def write_html(report: EvalReport, path: str | Path) -> None:
         parts.append(f"<h2>{html.escape(name)}</h2>")
         parts.append(_html_table(
             ["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"],
-            [[v.prompt, m.n, f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"]
-             for v in report.versions for m in [v.fields[name]]],
+            [[label, m.n, f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"]
+             for label, m in _field_rows(report, name)],
         ))
         human = report.human.get(name)
         parts.append(
@@ -158,12 +171,17 @@ def write_html(report: EvalReport, path: str | Path) -> None:
                 ["value", "precision", "recall", "F1", "support"],
                 [[s.value, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", s.support] for s in v.fields[name].per_value],
             ))
-    parts.append("<h2>Summaries and cost</h2>")
+    parts.append("<h2>Summaries</h2>")
     parts.append(_html_table(
-        ["prompt", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean", "prompt tok/paper", "completion tok/paper", "cached", "errors"],
-        [[v.prompt, f"{v.summary.rouge1:.3f}", f"{v.summary.rouge2:.3f}", f"{v.summary.rougeL:.3f}",
-          f"{v.summary.one_line_share:.3f}", f"{v.summary.words_mean:.1f}", f"{v.cost.prompt_tokens_per_paper:.0f}",
-          f"{v.cost.completion_tokens_per_paper:.1f}", v.cost.cached, v.cost.errors] for v in report.versions],
+        ["", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean"],
+        [[label, f"{m.rouge1:.3f}", f"{m.rouge2:.3f}", f"{m.rougeL:.3f}", f"{m.one_line_share:.3f}", f"{m.words_mean:.1f}"]
+         for label, m in _summary_rows(report)],
+    ))
+    parts.append("<h2>Cost</h2>")
+    parts.append(_html_table(
+        ["prompt", "prompt tok/paper", "completion tok/paper", "cached", "errors"],
+        [[v.prompt, f"{v.cost.prompt_tokens_per_paper:.0f}", f"{v.cost.completion_tokens_per_paper:.1f}", v.cost.cached, v.cost.errors]
+         for v in report.versions],
     ))
     for c in report.comparisons:
         parts.append(f"<h2>{html.escape(c.b)} vs {html.escape(c.a)}</h2><p>McNemar exact test on per-paper correctness.</p>")

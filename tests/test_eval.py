@@ -149,7 +149,16 @@ def test_eval_command_end_to_end_from_cassettes(tmp_path, model_client, monkeypa
     metrics = json.loads(out_json.read_text())
     assert [v["prompt"] for v in metrics["versions"]] == ["fewshot-v1", "chat-v1"]
     assert metrics["n_papers"] == 3
+    # The baselines are on the same 3 papers, next to the versions.
+    majority = {f: metrics["baselines"]["fields"][f]["label"] for f in ("topic", "contribution")}
+    for field, label in majority.items():
+        truth = [r["labels"][field] for r in gold_rows]
+        assert truth.count(label) == max(truth.count(v) for v in truth)
+        assert f"baseline: always {label}" in result.stdout
+    assert set(metrics["baselines"]["summaries"]) == {"title", "first sentence"}
+    assert "baseline: first sentence" in result.stdout
     page = out_html.read_text()
+    assert "baseline: title" in page
     assert page.count("data:image/png;base64,") == 4  # 2 fields x 2 versions
     assert "http://" not in page and "https://" not in page  # opens with no network
 
