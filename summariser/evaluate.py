@@ -194,7 +194,8 @@ def evaluate(
     """Run each prompt version over the gold papers (through the normal pipeline and cache) and measure.
 
     Raises gold.GoldError when the gold labels do not fit a prompt's label set or match no paper.
-    The prompts carry only their own examples: a paper is never shown its gold answer.
+    A paper is never shown its gold answer: fixed examples may not be gold papers, and retrieved
+    examples (whose pool may be the gold set) never include the paper asked about.
     """
     for prompt in prompts:
         check_against_prompt(gold, prompt)

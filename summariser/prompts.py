@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -51,6 +52,19 @@ class OutputSpec(BaseModel):
 
     format: Literal["lines", "json"]
     summary_max_words: int = 35
+    # With a grammar, the longest "word" of the summary: without a limit a small model can glue
+    # words together to stay under summary_max_words and run out of tokens instead.
+    summary_word_max_chars: int | None = None
+
+
+class Retrieval(BaseModel):
+    """Few-shot examples chosen per paper from a pool of labelled papers (see retrieval.py)."""
+
+    pool: str  # a JSONL file of examples (title, abstract, summary, labels), relative to the prompt file
+    k: int = Field(default=4, ge=1, le=16)
+    # Example abstracts are cut to this many words (0: left out), to keep prompts short: retrieved
+    # examples differ per paper, so every token of them is evaluated for every paper.
+    example_words: int = Field(default=80, ge=0)
 
 
 class PromptVersion(BaseModel):
@@ -64,7 +78,9 @@ class PromptVersion(BaseModel):
     examples: list[Example] = []
     params: GenerationParams = GenerationParams()
     output: OutputSpec
-    sha256: str = ""  # of the file's bytes, filled in by load_prompt
+    retrieval: Retrieval | None = None
+    sha256: str = ""  # of the file's bytes (and the pool's, with retrieval), filled in by load_prompt
+    pool: list[Example] = []  # the retrieval pool, read by load_prompt
     # Text derived from the version and identical for every paper (see render.py), built once.
     _derived: dict[str, object] = PrivateAttr(default_factory=dict)
 
@@ -73,11 +89,12 @@ class PromptVersion(BaseModel):
         names = [f.name for f in self.fields]
         if "summary" in names or len(set(names)) != len(names):
             raise ValueError(f"field names must be unique and not 'summary': {names}")
-        for i, ex in enumerate(self.examples, start=1):
-            for f in self.fields:
-                value = ex.labels.get(f.name)
-                if value not in f.values:
-                    raise ValueError(f"example {i}: {f.name}={value!r} is not one of {list(f.values)}")
+        for where, examples in (("example", self.examples), ("pool example", self.pool)):
+            for i, ex in enumerate(examples, start=1):
+                for f in self.fields:
+                    value = ex.labels.get(f.name)
+                    if value not in f.values:
+                        raise ValueError(f"{where} {i}: {f.name}={value!r} is not one of {list(f.values)}")
         return self
 
     def field(self, name: str) -> LabelField:
@@ -123,6 +140,13 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PromptError(f"{path}: invalid TOML: {exc}") from None
+    sha = file_sha256(path)
+    pool_path = None
+    if isinstance(data.get("retrieval"), dict) and "pool" in data["retrieval"]:
+        pool_path = path.parent / data["retrieval"]["pool"]
+        data["pool"] = _read_pool(pool_path)
+        # The pool is part of the version: changing it changes the hash, as editing the file would.
+        sha = hashlib.sha256(f"{sha}\npool {file_sha256(pool_path)}".encode()).hexdigest()
     try:
         prompt = PromptVersion.model_validate(data)
     except ValidationError as exc:
@@ -131,8 +155,25 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         raise PromptError(f"{path}: {where}: {first['msg']}") from None
     if prompt.version != path.stem and directory is None and path.parent == prompts_dir():
         raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
-    prompt.sha256 = file_sha256(path)
+    if prompt.retrieval and len(prompt.pool) <= prompt.retrieval.k:
+        raise PromptError(f"{pool_path}: the pool needs more than k={prompt.retrieval.k} examples")
+    prompt.sha256 = sha
     return prompt
+
+
+def _read_pool(path: Path) -> list[dict[str, object]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PromptError(f"{path}: retrieval pool: {exc.strerror}") from None
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise PromptError(f"{path}:{n}: malformed JSON: {exc.msg}") from None
+    return rows
 
 
 def read_lock(directory: Path | None = None) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from .prompts import Example, PromptVersion
 from .records import Paper
+from .retrieval import ExampleIndex
 from .schema import gbnf_grammar, json_schema, line_key
 
 
@@ -47,7 +48,7 @@ def _definitions(prompt: PromptVersion) -> str:
 
 
 def _paper_block(title: str, abstract: str) -> str:
-    return f"Title: {title}\nAbstract: {abstract}\n"
+    return f"Title: {title}\nAbstract: {abstract}\n" if abstract else f"Title: {title}\n"
 
 
 def _answer_lines(ex: Example, prompt: PromptVersion) -> str:
@@ -79,19 +80,38 @@ def _input_block(paper: Paper) -> str:
     return _paper_block(" ".join(paper.title.split()), " ".join(paper.abstract.split()))
 
 
+def retrieved_examples(prompt: PromptVersion, paper: Paper) -> list[Example]:
+    """The examples chosen for this paper from the version's pool (none without retrieval),
+    with their abstracts cut short."""
+    if prompt.retrieval is None:
+        return []
+    index = _derived(prompt, "index", lambda p: ExampleIndex(p.pool))
+    words = prompt.retrieval.example_words
+    return [ex.model_copy(update={"abstract": _cut_words(ex.abstract, words)}) for ex in index.nearest(paper, prompt.retrieval.k)]
+
+
+def _cut_words(text: str, words: int) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" ..." if 0 < words < len(parts) else "")
+
+
 def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
-    """The text a completion-style model continues: header, worked examples, then the paper."""
+    """The text a completion-style model continues: header, worked examples (fixed, then those
+    retrieved for this paper), then the paper."""
+    retrieved = "".join(
+        _paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt) + "\n\n" for ex in retrieved_examples(prompt, paper)
+    )
     last = _input_block(paper)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"
-    return _derived(prompt, "completion_prefix", _completion_prefix) + last + "Summary:"
+    return _derived(prompt, "completion_prefix", _completion_prefix) + retrieved + last + "Summary:"
 
 
 def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
     """System instructions with definitions, examples as earlier turns, then the paper."""
     system = prompt.instructions.strip() + "\n\n" + _definitions(prompt)
     messages = [{"role": "system", "content": system}]
-    for ex in prompt.examples:
+    for ex in [*prompt.examples, *retrieved_examples(prompt, paper)]:
         messages.append({"role": "user", "content": _paper_block(ex.title, ex.abstract)})
         answer = _answer_json(ex, prompt) if prompt.output.format == "json" else _answer_lines(ex, prompt).lstrip()
         messages.append({"role": "assistant", "content": answer})

@@ -104,7 +104,8 @@ def gbnf_grammar(prompt: PromptVersion) -> str:
         parts += [json.dumps(f"\n{line_key(f.name)}: "), _rule(f.name)]
     rules = ["root ::= " + " ".join(parts)]
     rules.append(f'summary ::= word (" " word){{0,{max_words - 1}}}')
-    rules.append(r"word ::= [^ \n]+")
+    longest = prompt.output.summary_word_max_chars
+    rules.append(r"word ::= [^ \n]" + (f"{{1,{longest}}}" if longest else "+"))
     for f in prompt.fields:
         rules.append(f"{_rule(f.name)} ::= " + " | ".join(json.dumps(v) for v in f.values))
     return "\n".join(rules) + "\n"

@@ -1,5 +1,3 @@
-import hashlib
-
 import pytest
 
 from summariser import prompts
@@ -19,11 +17,10 @@ def test_shipped_versions_load_and_default_exists():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_released_versions_never_change(name):
-    """A released prompt file is frozen: change a prompt by adding a new version."""
+    """A released prompt file (and its example pool) is frozen: change a prompt by adding a new version."""
     lock = read_lock()
     assert name in lock, f"{name} is not released in prompts/versions.lock"
-    actual = hashlib.sha256((prompts.prompts_dir() / f"{name}.toml").read_bytes()).hexdigest()
-    assert actual == lock[name], f"prompts/{name}.toml changed after release; add a new version instead"
+    assert load_prompt(name).sha256 == lock[name], f"prompts/{name}.toml or its pool changed after release; add a new version instead"
 
 
 def test_default_fields_follow_the_labelling_precedence():
@@ -70,4 +67,17 @@ def test_a_label_field_may_not_be_called_summary(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(src.replace('name = "contribution"', 'name = "summary"'))
     with pytest.raises(PromptError, match="not 'summary'"):
+        load_prompt(str(path))
+
+
+def test_a_retrieval_pool_that_is_missing_or_has_bad_labels_is_refused(tmp_path):
+    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text()
+    path = tmp_path / "mine.toml"
+    path.write_text(src)
+    with pytest.raises(PromptError, match="retrieval pool: No such file"):
+        load_prompt(str(path))
+    (tmp_path / "pools").mkdir()
+    pool = (prompts.prompts_dir() / "pools" / "seed-gold.jsonl").read_text()
+    (tmp_path / "pools" / "seed-gold.jsonl").write_text(pool.replace('"topic": "health"', '"topic": "medicine"', 1))
+    with pytest.raises(PromptError, match="pool example .*medicine"):
         load_prompt(str(path))

@@ -75,3 +75,8 @@ def test_mixed_mode_sends_a_grammar_to_completion_prompts_and_a_schema_to_chat_p
     assert render(FEWSHOT, PAPER, "m", "mixed").grammar is not None
     assert render(CHAT, PAPER, "m", "mixed").response_format["type"] == "json_schema"
     assert render(FEWSHOT, PAPER, "m", "schema").grammar is None
+
+
+def test_a_word_length_cap_in_the_grammar_when_the_version_sets_one():
+    assert "word ::= [^ \\n]+\n" in gbnf_grammar(load_prompt("fewshot-v1"))
+    assert "word ::= [^ \\n]{1,24}\n" in gbnf_grammar(load_prompt("fewshot-v2"))

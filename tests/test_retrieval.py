@@ -1,0 +1,87 @@
+"""Retrieved few-shot examples: the most similar pool papers, never the paper itself, and the
+pool is part of the prompt version's hash."""
+
+import json
+import shutil
+
+from summariser import prompts
+from summariser.client import ModelClient
+from summariser.evaluate import evaluate
+from summariser.gold import load_gold
+from summariser.prompts import Example, load_prompt
+from summariser.records import Paper, read_dump
+from summariser.render import render, retrieved_examples
+from summariser.retrieval import ExampleIndex
+
+from .conftest import GOOD, SEED_DUMP
+from .fake_server import FakeServer, Reply
+
+LABELS = {"topic": "language", "contribution": "method"}
+POOL = [
+    Example(title="Protein folding with graph networks", abstract="We predict protein structure from sequence.", summary="s", labels=LABELS),
+    Example(title="Speech recognition for low resource languages", abstract="Acoustic models for rare languages.", summary="s", labels=LABELS),
+    Example(title="Galaxy classification from telescope images", abstract="Telescope surveys of galaxy morphology.", summary="s", labels=LABELS),
+    Example(title="Protein language models", abstract="Language models trained on protein sequence data.", summary="s", labels=LABELS),
+]
+
+
+def test_nearest_examples_are_the_most_similar_closest_last():
+    index = ExampleIndex(POOL)
+    paper = Paper(id="x", title="Folding proteins", abstract="Protein structure prediction from sequence with graph networks.")
+    chosen = index.nearest(paper, 2)
+    assert [ex.title for ex in chosen] == ["Protein language models", "Protein folding with graph networks"]
+
+
+def test_a_paper_is_never_its_own_example_whatever_its_id_or_title_case():
+    index = ExampleIndex(POOL)
+    for paper in (
+        Paper(id="custom-id", title="Galaxy Classification from Telescope Images!", abstract=POOL[2].abstract),
+        Paper(id="p", title="GALAXY classification from telescope images", abstract="Telescope surveys of galaxy morphology."),
+    ):
+        chosen = index.nearest(paper, 3)
+        assert len(chosen) == 3 and POOL[2] not in chosen
+
+
+def test_the_pool_is_part_of_the_prompt_hash(tmp_path):
+    shutil.copy(prompts.prompts_dir() / "fewshot-v2.toml", tmp_path / "mine.toml")
+    (tmp_path / "pools").mkdir()
+    pool = tmp_path / "pools" / "seed-gold.jsonl"
+    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", pool)
+    before = load_prompt(str(tmp_path / "mine.toml")).sha256
+    rows = pool.read_text().splitlines()
+    first = json.loads(rows[0])
+    first["summary"] += " Edited."
+    pool.write_text("\n".join([json.dumps(first)] + rows[1:]) + "\n")
+    assert load_prompt(str(tmp_path / "mine.toml")).sha256 != before
+
+
+def test_each_paper_gets_its_own_examples_in_its_request():
+    prompt = load_prompt("fewshot-v2")
+    papers = read_dump(str(SEED_DUMP)).papers[:2]
+    requests = [render(prompt, p, "m", "llama").prompt for p in papers]
+    chosen = [retrieved_examples(prompt, p) for p in papers]
+    for examples, text in zip(chosen, requests):
+        assert len(examples) == prompt.retrieval.k
+        # fewshot-v2 shows a retrieved example's title, summary and labels, after the fixed examples.
+        assert all(f"Title: {ex.title}\nSummary: {ex.summary}\nTopic: {ex.labels['topic']}\n" in text for ex in examples)
+        assert text.index(f"Title: {examples[0].title}") > text.index(f"Title: {prompt.examples[-1].title}")
+    assert [ex.title for ex in chosen[0]] != [ex.title for ex in chosen[1]]
+
+
+def test_eval_never_shows_a_paper_its_own_gold_answer(tmp_path):
+    """The pool is the gold set, so each paper's own labelled row must be left out of its prompt."""
+    gold = load_gold(prompts.prompts_dir().parent / "evals" / "gold.jsonl")
+    papers = read_dump(str(SEED_DUMP)).papers[:12]
+    own = {p.id: gold.reference()[p.id].summary for p in papers}
+    prompt = load_prompt("fewshot-v2")
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        evaluate(gold, papers, [prompt], ModelClient("fake", srv.url), concurrency=4)
+        sent = list(srv.requests)
+    assert len(sent) == len(papers)
+    for body in sent:
+        pid = next(p.id for p in papers if f"Title: {p.title}\nAbstract: {p.abstract}\nSummary:" in body["prompt"])
+        title = next(p.title for p in papers if p.id == pid)
+        assert body["prompt"].count(f"Title: {title}\n") == 1  # only as the paper asked about
+        assert own[pid] not in body["prompt"]
+        # ...while the fixed examples and 4 other papers' labels are there.
+        assert body["prompt"].count("\nTopic: ") == len(prompt.examples) + prompt.retrieval.k
