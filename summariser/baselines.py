@@ -17,8 +17,10 @@ from .metrics import FieldMetrics, SummaryMetrics, field_metrics, summary_metric
 from .records import Paper
 
 # A sentence ends at . ! or ? followed by a space and a capital letter or an opening quote or
-# bracket; abbreviations followed by lower case or a number ("e.g. the", "Fig. 3") do not end one.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(\[])")
+# bracket; abbreviations followed by lower case or a number ("e.g. the", "Fig. 3") do not end one,
+# nor do common ones followed by a capital ("e.g. BERT", "et al. Show", "U.S. Army").
+_ABBREVIATIONS = r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bal\.)(?<!\bvs\.)(?<!\bcf\.)(?<!\bFig\.)(?<!\bEq\.)(?<!\bS\.)"
+_SENTENCE_END = re.compile(r"(?<=[.!?])" + _ABBREVIATIONS + r"\s+(?=[A-Z\"'(\[])")
 
 
 class MajorityBaseline(BaseModel):

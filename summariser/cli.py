@@ -220,7 +220,8 @@ def prompts_show(version: str) -> None:
     except prompt_store.PromptError as exc:
         _fail(str(exc))
         return
-    click.echo(f"# {path} sha256={prompt.sha256}")
+    covers = " (of the file, its pool and retrieval settings)" if prompt.retrieval else ""
+    click.echo(f"# {path} sha256={prompt.sha256}{covers}")
     click.echo(path.read_text(), nl=False)
 
 

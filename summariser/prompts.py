@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -54,7 +53,7 @@ class OutputSpec(BaseModel):
     summary_max_words: int = 35
     # With a grammar, the longest "word" of the summary: without a limit a small model can glue
     # words together to stay under summary_max_words and run out of tokens instead.
-    summary_word_max_chars: int | None = None
+    summary_word_max_chars: int | None = Field(default=None, ge=1)
 
 
 class Retrieval(BaseModel):
@@ -86,6 +85,8 @@ class PromptVersion(BaseModel):
 
     @model_validator(mode="after")
     def _examples_use_allowed_values(self) -> "PromptVersion":
+        if self.pool and self.retrieval is None:
+            raise ValueError("a pool is only used with [retrieval]")
         names = [f.name for f in self.fields]
         if "summary" in names or len(set(names)) != len(names):
             raise ValueError(f"field names must be unique and not 'summary': {names}")
@@ -145,8 +146,6 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
     if isinstance(data.get("retrieval"), dict) and "pool" in data["retrieval"]:
         pool_path = path.parent / data["retrieval"]["pool"]
         data["pool"] = _read_pool(pool_path)
-        # The pool is part of the version: changing it changes the hash, as editing the file would.
-        sha = hashlib.sha256(f"{sha}\npool {file_sha256(pool_path)}".encode()).hexdigest()
     try:
         prompt = PromptVersion.model_validate(data)
     except ValidationError as exc:
@@ -157,6 +156,13 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
     if prompt.retrieval and len(prompt.pool) <= prompt.retrieval.k:
         raise PromptError(f"{pool_path}: the pool needs more than k={prompt.retrieval.k} examples")
+    if prompt.retrieval and pool_path is not None:
+        # The pool, the retrieval settings (defaults included) and the way examples are chosen are
+        # part of the version: changing any of them changes the hash, as editing the file would.
+        from .retrieval import RETRIEVAL_VERSION
+
+        parts = [sha, file_sha256(pool_path), prompt.retrieval.model_dump_json(), RETRIEVAL_VERSION]
+        sha = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     prompt.sha256 = sha
     return prompt
 
@@ -170,9 +176,11 @@ def _read_pool(path: Path) -> list[dict[str, object]]:
     for n, line in enumerate(lines, start=1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise PromptError(f"{path}:{n}: malformed JSON: {exc.msg}") from None
+                rows.append(Example.model_validate_json(line).model_dump())
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "row"
+                raise PromptError(f"{path}:{n}: {where}: {first['msg']}") from None
     return rows
 
 

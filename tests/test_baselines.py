@@ -14,6 +14,9 @@ from summariser.records import Paper
         ("As Fig. 3 shows, results hold! Next sentence.", "As Fig. 3 shows, results hold!"),
         ("Does it scale? \"Yes\", we find.", "Does it scale?"),
         ("One sentence without an end", "One sentence without an end"),
+        ("Encoders, e.g. BERT, are used. We test.", "Encoders, e.g. BERT, are used."),
+        ("As Smith et al. Show, it holds. Next.", "As Smith et al. Show, it holds."),
+        ("The U.S. Army uses it. Next.", "The U.S. Army uses it."),
     ],
 )
 def test_first_sentence(abstract, first):

@@ -27,19 +27,37 @@ POOL = [
 
 def test_nearest_examples_are_the_most_similar_closest_last():
     index = ExampleIndex(POOL)
-    paper = Paper(id="x", title="Folding proteins", abstract="Protein structure prediction from sequence with graph networks.")
+    paper = Paper(id="x", title="Graph networks for proteins", abstract="We learn to predict the folded structure of enzymes from amino acid sequence data.")
     chosen = index.nearest(paper, 2)
     assert [ex.title for ex in chosen] == ["Protein language models", "Protein folding with graph networks"]
 
 
-def test_a_paper_is_never_its_own_example_whatever_its_id_or_title_case():
+def test_a_paper_is_never_its_own_example_under_another_id_title_or_abstract():
     index = ExampleIndex(POOL)
+    galaxy = POOL[2]
     for paper in (
-        Paper(id="custom-id", title="Galaxy Classification from Telescope Images!", abstract=POOL[2].abstract),
-        Paper(id="p", title="GALAXY classification from telescope images", abstract="Telescope surveys of galaxy morphology."),
+        Paper(id="custom-id", title="GALAXY classification from telescope images!", abstract="Unrelated words here."),  # title
+        Paper(id="p1", title="Galaxy classification from telescope images (Extended Version)", abstract=galaxy.abstract),  # abstract
+        Paper(id="p2", title="Galaxy clаssification from telescope images", abstract="Telescope surveys of galaxy morphology, revised."),  # Cyrillic а; near-identical text
     ):
         chosen = index.nearest(paper, 3)
-        assert len(chosen) == 3 and POOL[2] not in chosen
+        assert len(chosen) == 3 and galaxy not in chosen, paper.title
+
+
+def test_example_abstracts_are_cut_to_the_versions_length_and_chat_prompts_get_them_too(tmp_path):
+    src = (prompts.prompts_dir() / "chat-v1.toml").read_text()
+    path = tmp_path / "chat-r.toml"
+    (tmp_path / "pools").mkdir()
+    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
+    path.write_text(src + '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_words = 5\n')
+    prompt = load_prompt(str(path))
+    paper = read_dump(str(SEED_DUMP)).papers[0]
+    [first, second] = retrieved_examples(prompt, paper)
+    assert len(first.abstract.split()) == 6 and first.abstract.endswith(" ...")
+    messages = render(prompt, paper, "m", "schema").messages
+    # system, then each example as a user turn and the assistant's answer, then the paper
+    assert len(messages) == 1 + 2 * (len(prompt.examples) + 2) + 1
+    assert messages[-3]["content"].startswith(f"Title: {second.title}\nAbstract: {second.abstract}")
 
 
 def test_the_pool_is_part_of_the_prompt_hash(tmp_path):
