@@ -42,6 +42,10 @@ class Result:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop" or "length"
+    # With logprobs: each token of text, where it starts in text, and its log-probability.
+    tokens: list[str] | None = None
+    text_offset: list[int] | None = None
+    token_logprobs: list[float] | None = None
 
 
 @dataclass
@@ -53,6 +57,9 @@ class _Job:
     future: Future[Result] = field(default_factory=Future)
     out: list[int] = field(default_factory=list)
     text: bytes = b""
+    pieces: list[bytes] = field(default_factory=list)  # with logprobs: each token's bytes...
+    logprobs: list[float] = field(default_factory=list)  # ...and log-probability
+    want_logprobs: bool = False
 
 
 @dataclass
@@ -87,9 +94,16 @@ class BatchEngine:
         threading.Thread(target=self._run, name="batch-engine", daemon=True).start()
 
     def submit(
-        self, prompt: str, max_tokens: int | None, stop: list[str], grammar: llama_cpp.LlamaGrammar | None, penalties: dict[str, float]
+        self,
+        prompt: str,
+        max_tokens: int | None,
+        stop: list[str],
+        grammar: llama_cpp.LlamaGrammar | None,
+        penalties: dict[str, float],
+        logprobs: bool = False,
     ) -> Future[Result]:
-        """Queue one greedy completion; the future holds its Result."""
+        """Queue one greedy completion; the future holds its Result (with each token's
+        log-probability if logprobs)."""
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         if not max_tokens or max_tokens <= 0:  # as llama-cpp-python: up to the end of the context
             max_tokens = max(self.tokens_per_slot - len(tokens), 1)
@@ -98,8 +112,8 @@ class BatchEngine:
                 f"the prompt has {len(tokens)} tokens and up to {max_tokens} more were asked for; "
                 f"the context holds {self.tokens_per_slot}"
             )
-        sampler = LazyGrammarSampler(self._vocab, self.llama.n_vocab(), grammar, penalties, self.llama.last_n_tokens_size)
-        job = _Job(tokens=tokens, max_tokens=max_tokens, stop=stop, sampler=sampler)
+        sampler = LazyGrammarSampler(self._vocab, self.llama.n_vocab(), grammar, penalties, self.llama.last_n_tokens_size, logprobs)
+        job = _Job(tokens=tokens, max_tokens=max_tokens, stop=stop, sampler=sampler, want_logprobs=logprobs)
         with self._cv:
             self._queue.append(job)
             self._cv.notify()
@@ -206,7 +220,11 @@ class BatchEngine:
         if C.llama_vocab_is_eog(self._vocab, token):
             return self._finish(slot, "stop")
         job.out.append(token)
-        job.text += self._piece(token)
+        piece = self._piece(token)
+        job.text += piece
+        if job.want_logprobs:
+            job.pieces.append(piece)
+            job.logprobs.append(job.sampler.last_logprob or 0.0)
         text = job.text.decode("utf-8", errors="ignore")
         cut = min((i for i in (text.find(s) for s in job.stop) if i >= 0), default=-1)
         if cut >= 0:
@@ -228,7 +246,10 @@ class BatchEngine:
         job = slot.job
         assert job is not None
         text = job.text.decode("utf-8", errors="ignore")
-        _resolve(job.future, result=Result(text, len(job.tokens), len(job.out), reason))
+        result = Result(text, len(job.tokens), len(job.out), reason)
+        if job.want_logprobs:
+            _add_logprobs(result, job.pieces, job.logprobs)
+        _resolve(job.future, result=result)
         self._release(slot, keep=True)
 
     def _release(self, slot: _Slot, keep: bool) -> None:
@@ -250,6 +271,20 @@ def _resolve(future: Future[Result], result: Result | None = None, exception: Ba
         future.set_result(result)  # type: ignore[arg-type]
 
 
+def _add_logprobs(result: Result, pieces: list[bytes], logprobs: list[float]) -> None:
+    """Each token's text and offset in the result's text; tokens cut off by a stop are dropped."""
+    result.tokens, result.text_offset, result.token_logprobs = [], [], []
+    done = b""
+    for piece, logprob in zip(pieces, logprobs):
+        offset = len(done.decode("utf-8", errors="ignore"))
+        if offset >= len(result.text):
+            break
+        result.tokens.append(piece.decode("utf-8", errors="replace"))
+        result.text_offset.append(offset)
+        result.token_logprobs.append(logprob)
+        done += piece
+
+
 def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
     n = 0
     for x, y in zip(a, b):
@@ -261,12 +296,15 @@ def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
 
 def as_dict(result: Result, model: str) -> dict[str, Any]:
     """An OpenAI text_completion response for a Result."""
+    logprobs = None
+    if result.tokens is not None:
+        logprobs = {"tokens": result.tokens, "text_offset": result.text_offset, "token_logprobs": result.token_logprobs, "top_logprobs": None}
     return {
         "id": "cmpl-embedded",
         "object": "text_completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "text": result.text, "finish_reason": result.finish_reason, "logprobs": None}],
+        "choices": [{"index": 0, "text": result.text, "finish_reason": result.finish_reason, "logprobs": logprobs}],
         "usage": {
             "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens,

@@ -22,15 +22,28 @@ TOP_CANDIDATES = 256  # checked together before falling back to the full vocabul
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
+def _logsumexp(values: np.ndarray) -> float:
+    peak = float(np.max(values))
+    return peak + float(np.log(np.sum(np.exp(values - peak))))
+
+
 class LazyGrammarSampler:
     """Greedy decoding, under a GBNF grammar if one is given, with llama.cpp's repetition penalties.
 
     Has the interface llama_cpp.Llama expects of its sampler: sample(ctx, idx) -> token, which
-    also advances the grammar, as llama_sampler_sample does.
+    also advances the grammar, as llama_sampler_sample does. With logprobs, each sample also sets
+    last_logprob: the chosen token's log-probability among the tokens the grammar allows (within
+    the TOP_CANDIDATES most likely), or among all tokens without a grammar.
     """
 
     def __init__(
-        self, vocab: Any, n_vocab: int, grammar: llama_cpp.LlamaGrammar | None, penalties: dict[str, float], last_n: int = 64
+        self,
+        vocab: Any,
+        n_vocab: int,
+        grammar: llama_cpp.LlamaGrammar | None,
+        penalties: dict[str, float],
+        last_n: int = 64,
+        logprobs: bool = False,
     ) -> None:
         self._grammar = None
         if grammar is not None:
@@ -40,6 +53,8 @@ class LazyGrammarSampler:
         self._n_vocab = n_vocab
         self._penalties = penalties
         self._history: deque[int] = deque(maxlen=last_n)
+        self._logprobs = logprobs
+        self.last_logprob: float | None = None
 
     def _penalise(self, logits: np.ndarray) -> np.ndarray:
         """The logits after llama.cpp's repeat/frequency/presence penalties over recent output."""
@@ -72,18 +87,28 @@ class LazyGrammarSampler:
         logits = self._penalise(raw)
         token = int(np.argmax(logits))
         if self._grammar is None:
+            if self._logprobs:
+                self.last_logprob = float(logits[token] - _logsumexp(logits))
             self._history.append(token)
             return token
-        if np.isneginf(self._allowed(np.array([token], np.int32), logits[[token]])[0]):
+        top = verdict = None
+        rejected = bool(np.isneginf(self._allowed(np.array([token], np.int32), logits[[token]])[0]))
+        if rejected or self._logprobs:
             top = np.argpartition(logits, -TOP_CANDIDATES)[-TOP_CANDIDATES:]
             top = top[np.argsort(-logits[top], kind="stable")]
             verdict = self._allowed(top.astype(np.int32), logits[top])
+        if rejected:
             ok = np.flatnonzero(~np.isneginf(verdict))
             if len(ok):
                 token = int(top[ok[0]])
             else:
                 every = np.arange(self._n_vocab, dtype=np.int32)
                 token = int(np.argmax(self._allowed(every, logits)))
+        if self._logprobs and verdict is not None:
+            allowed = verdict[~np.isneginf(verdict)]
+            if token not in top:  # found only in the full vocabulary: the one allowed token seen
+                allowed = np.append(allowed, logits[token])
+            self.last_logprob = float(logits[token] - _logsumexp(allowed))
         C.llama_sampler_accept(self._grammar, token)
         self._history.append(token)
         return token

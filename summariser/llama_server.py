@@ -26,7 +26,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # What llama-cpp-python's server assumes when a request leaves them out.
 SERVER_DEFAULTS = {"max_tokens": 16, "temperature": 0.8, "repeat_penalty": 1.1}
 # Options only llama-cpp-python's own path implements.
-_UNBATCHED = ("stream", "echo", "logprobs", "logit_bias", "suffix", "best_of", "min_tokens")
+_UNBATCHED = ("stream", "echo", "logit_bias", "suffix", "best_of", "min_tokens")
 
 
 class LazyGrammarLlama(llama_cpp.Llama):
@@ -54,6 +54,7 @@ def batchable(body: dict[str, Any]) -> bool:
         isinstance(body.get("prompt"), str)
         and body.get("temperature", SERVER_DEFAULTS["temperature"]) == 0
         and body.get("n", 1) == 1
+        and (body.get("logprobs") or 0) <= 1  # the chosen token's only: no alternatives listed
         and not any(body.get(k) for k in _UNBATCHED)
     )
 
@@ -98,7 +99,7 @@ class Router:
             grammar = llama_cpp.LlamaGrammar.from_string(body["grammar"], verbose=False) if body.get("grammar") else None
             max_tokens = body.get("max_tokens", SERVER_DEFAULTS["max_tokens"])
             future = self.engine.submit(
-                body["prompt"], None if max_tokens is None else int(max_tokens), stop, grammar, _penalties(body)
+                body["prompt"], None if max_tokens is None else int(max_tokens), stop, grammar, _penalties(body), bool(body.get("logprobs"))
             )
         except (ValueError, TypeError) as exc:  # a bad request: say so, do not let the client retry it
             error = {"error": {"message": f"invalid request: {exc}", "type": "invalid_request_error"}}

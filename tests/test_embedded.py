@@ -1,6 +1,7 @@
 """The real embedded model on a few abstracts of the seed dump (about 30 s on 2 cores)."""
 
 import json
+import math
 import urllib.error
 import urllib.request
 
@@ -42,6 +43,13 @@ def test_embedded_model_summarises_three_abstracts_then_serves_them_from_cache(t
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=30)
         assert refused.value.code == 400
+        # Greedy completions with logprobs are served by the batching engine, in OpenAI's shape.
+        ask = {"model": MODEL_NAME, "prompt": "The capital of France is", "temperature": 0, "max_tokens": 4, "logprobs": 1}
+        req = urllib.request.Request(f"{server.base_url()}/completions", json.dumps(ask).encode(), {"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            choice = json.load(resp)["choices"][0]
+        assert "".join(choice["logprobs"]["tokens"]) == choice["text"]
+        assert len(choice["logprobs"]["token_logprobs"]) == len(choice["logprobs"]["tokens"]) > 0
     finally:
         client.close()
     assert len(rows) == 3
@@ -93,3 +101,17 @@ def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
     assert "\n" not in stopped.text and stopped.finish_reason == "stop" and stopped.text.strip()
     with pytest.raises(ContextOverflow):
         engine.submit("word " * 3000, 16, [], None, penalties)
+
+    # With logprobs: every token of the answer, where it starts, and its log-probability among
+    # the tokens the grammar allowed there.
+    scored = engine.submit(requests[2].prompt, 96, requests[2].params["stop"], grammar, penalties, logprobs=True).result(timeout=60)
+    validate_answer(scored.text, prompt)
+    assert "".join(scored.tokens) == scored.text and len(scored.tokens) == scored.completion_tokens
+    assert scored.text_offset == [sum(len(t) for t in scored.tokens[:i]) for i in range(len(scored.tokens))]
+    assert all(-50 < lp <= 1e-6 for lp in scored.token_logprobs)
+    # After "Topic:" only the label values are allowed and the most likely of them is chosen, so its
+    # probability, taken among the allowed tokens only, is at least 1 / (number of values).
+    at = next(i for i, off in enumerate(scored.text_offset) if off >= scored.text.index("Topic:") + len("Topic:"))
+    assert 1 / len(prompt.field("topic").values) <= math.exp(scored.token_logprobs[at]) <= 1.0
+    plain = engine.submit(requests[2].prompt, 96, requests[2].params["stop"], grammar, penalties).result(timeout=60)
+    assert plain.tokens is None
