@@ -14,11 +14,12 @@ import click
 from . import prompts as prompt_store
 from .cache import ResponseCache, default_cache_dir
 from .client import DEFAULT_TIMEOUT, FatalModelError, ModelClient, connect
+from .confidence import needs_review
 from .embedded import SLOTS as EMBEDDED_SLOTS
 from .embedded import EmbeddedModelError
+from .interrupts import exit_now, interruptible
 from .output import RowWriter, output_format
 from .pipeline import summarise
-from .interrupts import exit_now, interruptible
 from .progress import Tally, progress, report_input
 from .records import FORMATS, InputError, read_dump
 
@@ -111,6 +112,13 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format. Default: detected from the extension or content.")
 @constrain_option
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache (an interrupted run then cannot resume).")
+@click.option(
+    "--review-below",
+    type=click.FloatRange(0, 1),
+    metavar="P",
+    help="Mark rows whose lowest label confidence is below P with needs_review: true (needs a prompt "
+    "version that asks for log-probabilities, such as fewshot-v2, and an endpoint that returns them).",
+)
 @cache_dir_option
 def run(
     input_path: str,
@@ -124,6 +132,7 @@ def run(
     fmt: str | None,
     constrain: str,
     no_cache: bool,
+    review_below: float | None,
     cache_dir: Path | None,
 ) -> None:
     """Summarise and label every paper in INPUT (a file, or - for stdin).
@@ -161,6 +170,8 @@ def run(
         try:
             rows = summarise(papers, prompt, client, cache, concurrency=_workers(concurrency, client))
             for row in progress(rows, len(papers)):
+                if review_below is not None:
+                    row.needs_review = needs_review(row.confidence, review_below)
                 writer.write(row)
                 tally.add(row)
             writer.close()
@@ -185,6 +196,14 @@ def run(
         )
         for reason, count in tally.errors.most_common(3):
             click.echo(f"  {count} x {reason}", err=True)
+        if review_below is not None:
+            click.echo(f"{tally.needs_review} row(s) need review (a label confidence below {review_below})", err=True)
+            if tally.unscored:
+                click.echo(
+                    f"{tally.unscored} row(s) have no confidence to judge: prompt {prompt.version} does not ask for "
+                    "log-probabilities, or the endpoint returned none",
+                    err=True,
+                )
         status = EXIT_ROW_ERRORS if tally.error else EXIT_OK
     sys.exit(status)
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Literal
 import httpx2
 import openai
 
+from .confidence import TokenLogprob
 from .embedded import MODEL_NAME as EMBEDDED_MODEL
 from .embedded import EmbeddedServer
 from .render import Request
@@ -33,10 +34,11 @@ class RequestError(Exception):
 
 @dataclass
 class Completion:
-    """The model's raw text and what it cost."""
+    """The model's raw text and what it cost; each token's log-probability if the endpoint gave them."""
 
     text: str
     usage: Usage
+    logprobs: list[TokenLogprob] | None = None
 
 
 class ModelClient:
@@ -167,9 +169,32 @@ def _completion(content: str, api: str) -> Completion:
         return Completion(
             text=text or "",
             usage=Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0),
+            logprobs=_logprobs(choice.get("logprobs")),
         )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise MalformedResponse(f"the endpoint's answer is not a completion: {_one_line(content[:200])}") from None
+
+
+def _logprobs(data: Any) -> list[TokenLogprob] | None:
+    """Token log-probabilities in either OpenAI shape: completions (tokens, text_offset,
+    token_logprobs) or chat (content: [{token, logprob}]); None if absent or unusable."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        if isinstance(data.get("content"), list):  # chat: offsets follow from the tokens' text
+            out, offset = [], 0
+            for item in data["content"]:
+                out.append(TokenLogprob(offset, float(item["logprob"])))
+                offset += len(item["token"])
+            return out or None
+        tokens, logprobs = data["tokens"], data["token_logprobs"]
+        offsets = data.get("text_offset") or [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+        if len(offsets) != len(tokens):  # some servers count offsets from the prompt's start
+            return None
+        base = offsets[0] if offsets else 0
+        return [TokenLogprob(o - base, float(lp)) for o, lp in zip(offsets, logprobs) if lp is not None] or None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _one_line(text: str) -> str:

@@ -13,9 +13,11 @@ from .client import ModelClient
 from .gold import Gold, GoldError, check_against_prompt, check_no_self_examples, join_papers
 from .metrics import (
     Agreement,
+    ConfidenceMetrics,
     FieldMetrics,
     McNemar,
     SummaryMetrics,
+    confidence_metrics,
     field_metrics,
     human_agreement,
     mcnemar,
@@ -43,6 +45,7 @@ class VersionResult(BaseModel):
     prompt_sha256: str
     model: str
     fields: dict[str, FieldMetrics]
+    confidence: dict[str, ConfidenceMetrics | None]  # None: no row had a confidence for the field
     summary: SummaryMetrics
     cost: Cost
     predictions: dict[str, dict[str, str | None]]  # paper id -> field -> label
@@ -102,12 +105,15 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
     ref = gold.reference()
     by_paper = gold.by_paper()
     fields = {}
+    confidence = {}
     for f in prompt.fields:
         labelled = [r for r in rows if r.id in ref and f.name in ref[r.id].labels]
         if not labelled:
             raise GoldError(f"{gold.path}: annotator {gold.annotators[0]} labels none of these papers' {f.name}")
-        fields[f.name] = field_metrics(
-            [ref[r.id].labels[f.name] for r in labelled], [r.labels.get(f.name) for r in labelled], list(f.values)
+        truth = [ref[r.id].labels[f.name] for r in labelled]
+        fields[f.name] = field_metrics(truth, [r.labels.get(f.name) for r in labelled], list(f.values))
+        confidence[f.name] = confidence_metrics(
+            [r.labels.get(f.name) == t for r, t in zip(labelled, truth)], [r.confidence.get(f.name) for r in labelled]
         )
     refs = [[g.summary for g in by_paper[r.id].values() if g.summary] for r in rows]
     n = len(rows)
@@ -116,6 +122,7 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
         prompt_sha256=prompt.sha256,
         model=model,
         fields=fields,
+        confidence=confidence,
         summary=summary_metrics([r.summary for r in rows], refs),
         cost=Cost(
             prompt_tokens_per_paper=sum(r.usage.prompt_tokens for r in rows) / n,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import warnings
 from typing import Sequence
@@ -190,3 +191,30 @@ def summary_metrics(preds: Sequence[str | None], refs: Sequence[Sequence[str]]) 
         words_min=min(words),
         words_max=max(words),
     )
+
+
+class ConfidenceMetrics(BaseModel):
+    """How well a field's confidence tells right labels from wrong ones."""
+
+    n_scored: int  # rows with a confidence
+    auroc: float | None  # None when every scored row is right, or every one wrong
+    ece: float  # expected calibration error, 10 equal-width bins
+    selective_accuracy: dict[str, float]  # accuracy of the most confident 50% / 80% of scored rows
+
+
+def confidence_metrics(correct: Sequence[bool], confidence: Sequence[float | None]) -> ConfidenceMetrics | None:
+    """AUROC of confidence for correctness, calibration error and selective accuracy, over the rows
+    that have a confidence; None when none has."""
+    pairs = [(c, ok) for c, ok in zip(confidence, correct) if c is not None]
+    if not pairs:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    conf = np.array([c for c, _ in pairs], dtype=float)
+    ok = np.array([k for _, k in pairs], dtype=bool)
+    auroc = float(roc_auc_score(ok, conf)) if 0 < ok.sum() < len(ok) else None
+    bins = np.minimum((conf * 10).astype(int), 9)  # [0, 0.1), ..., [0.9, 1.0]
+    ece = sum(abs(ok[bins == b].mean() - conf[bins == b].mean()) * (bins == b).sum() for b in range(10) if (bins == b).any()) / len(ok)
+    order = np.argsort(-conf, kind="stable")
+    selective = {f"{int(q * 100)}%": float(ok[order[: max(1, math.ceil(q * len(ok)))]].mean()) for q in (0.5, 0.8)}
+    return ConfidenceMetrics(n_scored=len(ok), auroc=auroc, ece=float(ece), selective_accuracy=selective)

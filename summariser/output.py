@@ -31,6 +31,7 @@ def flat_row(row: Row) -> dict[str, object]:
     """A row as flat columns (labels and usage spread out), for CSV."""
     data: dict[str, object] = {"id": row.id, "title": row.title, "summary": row.summary}
     data.update(row.labels)
+    data.update({f"{name}_confidence": value for name, value in row.confidence.items()})
     data.update(
         prompt=row.prompt,
         prompt_sha256=row.prompt_sha256,
@@ -39,6 +40,7 @@ def flat_row(row: Row) -> dict[str, object]:
         completion_tokens=row.usage.completion_tokens,
         error=row.error,
         warning=row.warning,
+        needs_review=row.needs_review,
     )
     return data
 

@@ -18,7 +18,7 @@ from .reask import MAX_REASKS, ask
 from .records import Paper
 from .render import Request, render
 from .retry import Breaker
-from .schema import Row, Usage
+from .schema import Answer, Row, Usage
 from .workers import ProcessPool, processes_for
 
 
@@ -29,12 +29,20 @@ def _base(paper: Paper, prompt: PromptVersion, client: ModelClient) -> dict[str,
     )
 
 
+def _confidence(answer: Answer, prompt: PromptVersion) -> dict[str, float | None]:
+    return {f.name: answer.confidence.get(f.name) for f in prompt.fields}
+
+
 def _from_cache(paper: Paper, prompt: PromptVersion, client: ModelClient, hit: CachedAnswer) -> Row:
-    return Row(summary=hit.answer.summary, labels=dict(hit.answer.labels), cached=True, usage=hit.usage, **_base(paper, prompt, client))
+    return Row(
+        summary=hit.answer.summary, labels=dict(hit.answer.labels), confidence=_confidence(hit.answer, prompt),
+        cached=True, usage=hit.usage, **_base(paper, prompt, client),
+    )
 
 
 def _error_row(paper: Paper, prompt: PromptVersion, client: ModelClient, error: str, usage: Usage | None = None) -> Row:
-    return Row(labels={f.name: None for f in prompt.fields}, error=error, usage=usage or Usage(), **_base(paper, prompt, client))
+    empty: dict[str, None] = {f.name: None for f in prompt.fields}
+    return Row(labels=dict(empty), confidence=dict(empty), error=error, usage=usage or Usage(), **_base(paper, prompt, client))
 
 
 def call_model(
@@ -48,7 +56,10 @@ def call_model(
         return _error_row(paper, prompt, client, str(exc))
     if outcome.answer is None:
         return _error_row(paper, prompt, client, outcome.error or "invalid answer", outcome.usage)
-    row = Row(summary=outcome.answer.summary, labels=dict(outcome.answer.labels), usage=outcome.usage, **_base(paper, prompt, client))
+    row = Row(
+        summary=outcome.answer.summary, labels=dict(outcome.answer.labels), confidence=_confidence(outcome.answer, prompt),
+        usage=outcome.usage, **_base(paper, prompt, client),
+    )
     if cache is not None:
         # Persisted as soon as it arrives: an interrupted run keeps every answer it paid for.
         try:

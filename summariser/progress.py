@@ -31,6 +31,8 @@ class Tally:
     error: int = 0
     cached: int = 0
     warned: int = 0
+    needs_review: int = 0
+    unscored: int = 0  # ok rows without any label confidence
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -44,6 +46,8 @@ class Tally:
             self.ok += 1
         self.cached += row.cached
         self.warned += row.warning is not None
+        self.needs_review += row.needs_review
+        self.unscored += not row.error and all(c is None for c in row.confidence.values())
         if not row.cached:
             self.prompt_tokens += row.usage.prompt_tokens
             self.completion_tokens += row.usage.completion_tokens

@@ -44,6 +44,7 @@ class GenerationParams(BaseModel):
     top_p: float | None = None
     stop: list[str] = []
     seed: int | None = None
+    logprobs: int | None = None  # 1: ask for token log-probabilities, for label confidence (completion API)
 
 
 class OutputSpec(BaseModel):

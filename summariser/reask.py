@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .client import ModelClient
+from .confidence import label_confidence
 from .prompts import PromptVersion
 from .records import Paper
 from .render import Request, reask_request
@@ -35,8 +36,11 @@ def ask(client: ModelClient, request: Request, prompt: PromptVersion, paper: Pap
         completion = client.call(current)
         usage = usage + completion.usage
         try:
-            return Outcome(answer=validate_answer(completion.text, prompt), error=None, usage=usage)
+            answer = validate_answer(completion.text, prompt)
         except AnswerError as exc:
             reason = str(exc)
             current = reask_request(request, prompt, paper, completion.text, reason)
+            continue
+        answer.confidence = label_confidence(completion.text, completion.logprobs, prompt, answer.labels)
+        return Outcome(answer=answer, error=None, usage=usage)
     return Outcome(answer=None, error=f"invalid answer after {max_reasks + 1} tries: {reason}", usage=usage)

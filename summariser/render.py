@@ -132,6 +132,8 @@ def render(prompt: PromptVersion, paper: Paper, model: str, constrain: str = "no
     params = prompt.params.model_dump(exclude_none=True)
     if not params.get("stop"):
         params.pop("stop", None)
+    if prompt.api == "chat" and "logprobs" in params:
+        params["logprobs"] = bool(params["logprobs"])  # the chat API takes a flag
     common = dict(model=model, prompt_version=prompt.version, prompt_sha256=prompt.sha256, params=params)
     if prompt.api == "completion":
         wants_grammar = constrain in ("llama", "mixed") and prompt.output.format == "lines"

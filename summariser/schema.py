@@ -30,10 +30,12 @@ class Usage(BaseModel):
 
 
 class Answer(BaseModel):
-    """A validated answer: the summary and one value per label field."""
+    """A validated answer: the summary and one value per label field, with the model's confidence
+    in each value where the endpoint gave token log-probabilities."""
 
     summary: str
     labels: dict[str, str]
+    confidence: dict[str, float | None] = {}
 
 
 def _summary_validator(max_words: int):
@@ -184,3 +186,5 @@ class Row(BaseModel):
     usage: Usage = Usage()
     error: str | None = None
     warning: str | None = None  # e.g. the abstract was truncated to fit the context
+    confidence: dict[str, float | None] = {}  # per label field, None where the endpoint gave no log-probabilities
+    needs_review: bool = False  # set by `run --review-below`

@@ -60,8 +60,10 @@ def test_run_writes_jsonl_to_stdout_in_input_order(tmp_path):
     assert [r["id"] for r in rows] == [p.id for p in expected]
     assert set(rows[0]) == {
         "id", "title", "summary", "labels", "prompt", "prompt_sha256", "model", "usage", "error", "warning",
+        "confidence", "needs_review",
     }
     assert rows[0]["labels"] == {"topic": "language", "contribution": "method"}
+    assert rows[0]["confidence"] == {"topic": None, "contribution": None}  # the server gave no log-probabilities
     assert "5 papers" in result.stderr and "5 ok (0 cached), 0 error" in result.stderr
     assert f"{SEED_DUMP}:1: skipped: a title (or page text) with no abstract line after it" in result.stderr
     assert f"{SEED_DUMP}:3: removed 'Subscribe' glued to the title" in result.stderr
