@@ -43,8 +43,8 @@ def _confidence_table(report: EvalReport, name: str) -> tuple[list[str], list[li
     rows = []
     for v in report.versions:
         c = v.confidence.get(name)
-        if c is None:
-            rows.append([v.prompt, "none: the prompt does not ask for log-probabilities, or the endpoint gave none", "", "", "", ""])
+        if c is None:  # the prompt does not ask for log-probabilities, or the endpoint gave none
+            rows.append([v.prompt, "0", "none", "", "", ""])
         else:
             auroc = f"{c.auroc:.3f}" if c.auroc is not None else "n/a"
             rows.append([v.prompt, str(c.n_scored), auroc, f"{c.ece:.3f}", f"{c.selective_accuracy['50%']:.3f}", f"{c.selective_accuracy['80%']:.3f}"])
@@ -65,7 +65,8 @@ def format_text(report: EvalReport) -> str:
         for label, m in _field_rows(report, name):
             rows.append([label, str(m.n), f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"])
         out += _table(["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"], rows)
-        out.append("confidence (AUROC for correctness, calibration error, accuracy of the most confident rows):")
+        out.append("confidence (AUROC for correctness, calibration error, accuracy of the most confident rows; "
+                   "none: the prompt asks for no log-probabilities, or the endpoint gave none):")
         out += ["  " + line for line in _table(*_confidence_table(report, name))]
         human = report.human.get(name)
         if human:
@@ -169,7 +170,8 @@ def write_html(report: EvalReport, path: str | Path) -> None:
             [[label, m.n, f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"]
              for label, m in _field_rows(report, name)],
         ))
-        parts.append("<p>Confidence: AUROC for correctness, expected calibration error, accuracy of the most confident rows.</p>")
+        parts.append("<p>Confidence: AUROC for correctness, expected calibration error, accuracy of the most confident rows "
+                     "(none: the prompt asks for no log-probabilities, or the endpoint gave none).</p>")
         parts.append(_html_table(*_confidence_table(report, name)))
         human = report.human.get(name)
         parts.append(
