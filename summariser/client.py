@@ -177,22 +177,29 @@ def _completion(content: str, api: str) -> Completion:
 
 def _logprobs(data: Any) -> list[TokenLogprob] | None:
     """Token log-probabilities in either OpenAI shape: completions (tokens, text_offset,
-    token_logprobs) or chat (content: [{token, logprob}]); None if absent or unusable."""
+    token_logprobs, top_logprobs) or chat (content: [{token, logprob, top_logprobs}]), with the
+    listed alternatives of each token; None if absent or unusable."""
     if not isinstance(data, dict):
         return None
     try:
         if isinstance(data.get("content"), list):  # chat: offsets follow from the tokens' text
             out, offset = [], 0
             for item in data["content"]:
-                out.append(TokenLogprob(offset, float(item["logprob"])))
+                top = {alt["token"]: float(alt["logprob"]) for alt in item.get("top_logprobs") or []}
+                out.append(TokenLogprob(offset, float(item["logprob"]), top or None))
                 offset += len(item["token"])
             return out or None
         tokens, logprobs = data["tokens"], data["token_logprobs"]
         offsets = data.get("text_offset") or [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
         if len(offsets) != len(tokens):  # some servers count offsets from the prompt's start
             return None
+        tops = data.get("top_logprobs") or [None] * len(tokens)
         base = offsets[0] if offsets else 0
-        return [TokenLogprob(o - base, float(lp)) for o, lp in zip(offsets, logprobs) if lp is not None] or None
+        return [
+            TokenLogprob(o - base, float(lp), {str(k): float(v) for k, v in top.items()} if isinstance(top, dict) and top else None)
+            for o, lp, top in zip(offsets, logprobs, tops)
+            if lp is not None
+        ] or None
     except (KeyError, TypeError, ValueError):
         return None
 

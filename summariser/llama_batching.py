@@ -16,6 +16,7 @@ server sends anything else to llama-cpp-python's own path.
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,10 +43,12 @@ class Result:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop" or "length"
-    # With logprobs: each token of text, where it starts in text, and its log-probability.
+    # With logprobs: each token of text, where it starts in text, its log-probability, and the
+    # most likely tokens at its place with theirs.
     tokens: list[str] | None = None
     text_offset: list[int] | None = None
     token_logprobs: list[float] | None = None
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 @dataclass
@@ -58,8 +61,9 @@ class _Job:
     out: list[int] = field(default_factory=list)
     text: bytes = b""
     pieces: list[bytes] = field(default_factory=list)  # with logprobs: each token's bytes...
-    logprobs: list[float] = field(default_factory=list)  # ...and log-probability
-    want_logprobs: bool = False
+    logprobs: list[float] = field(default_factory=list)  # ...and log-probability...
+    tops: list[dict[str, float]] = field(default_factory=list)  # ...and the alternatives
+    want_logprobs: int = 0  # as OpenAI's logprobs: 0 none, N the chosen token and the N most likely
 
 
 @dataclass
@@ -100,10 +104,10 @@ class BatchEngine:
         stop: list[str],
         grammar: llama_cpp.LlamaGrammar | None,
         penalties: dict[str, float],
-        logprobs: bool = False,
+        logprobs: int = 0,
     ) -> Future[Result]:
-        """Queue one greedy completion; the future holds its Result (with each token's
-        log-probability if logprobs)."""
+        """Queue one greedy completion; the future holds its Result (with logprobs > 0, each
+        token's log-probability and the `logprobs` most likely tokens at its place)."""
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         if not max_tokens or max_tokens <= 0:  # as llama-cpp-python: up to the end of the context
             max_tokens = max(self.tokens_per_slot - len(tokens), 1)
@@ -112,7 +116,7 @@ class BatchEngine:
                 f"the prompt has {len(tokens)} tokens and up to {max_tokens} more were asked for; "
                 f"the context holds {self.tokens_per_slot}"
             )
-        sampler = LazyGrammarSampler(self._vocab, self.llama.n_vocab(), grammar, penalties, self.llama.last_n_tokens_size, logprobs)
+        sampler = LazyGrammarSampler(self._vocab, self.llama.n_vocab(), grammar, penalties, self.llama.last_n_tokens_size, logprobs > 0, logprobs)
         job = _Job(tokens=tokens, max_tokens=max_tokens, stop=stop, sampler=sampler, want_logprobs=logprobs)
         with self._cv:
             self._queue.append(job)
@@ -225,6 +229,11 @@ class BatchEngine:
         if job.want_logprobs:
             job.pieces.append(piece)
             job.logprobs.append(job.sampler.last_logprob or 0.0)
+            top: dict[str, float] = {}
+            for alt, logprob in job.sampler.last_top:
+                text = self._piece(alt).decode("utf-8", errors="replace")
+                top[text] = max(logprob, top.get(text, -math.inf))
+            job.tops.append(top)
         text = job.text.decode("utf-8", errors="ignore")
         cut = min((i for i in (text.find(s) for s in job.stop) if i >= 0), default=-1)
         if cut >= 0:
@@ -248,7 +257,7 @@ class BatchEngine:
         text = job.text.decode("utf-8", errors="ignore")
         result = Result(text, len(job.tokens), len(job.out), reason)
         if job.want_logprobs:
-            _add_logprobs(result, job.pieces, job.logprobs)
+            _add_logprobs(result, job.pieces, job.logprobs, job.tops)
         _resolve(job.future, result=result)
         self._release(slot, keep=True)
 
@@ -271,17 +280,18 @@ def _resolve(future: Future[Result], result: Result | None = None, exception: Ba
         future.set_result(result)  # type: ignore[arg-type]
 
 
-def _add_logprobs(result: Result, pieces: list[bytes], logprobs: list[float]) -> None:
+def _add_logprobs(result: Result, pieces: list[bytes], logprobs: list[float], tops: list[dict[str, float]]) -> None:
     """Each token's text and offset in the result's text; tokens cut off by a stop are dropped."""
-    result.tokens, result.text_offset, result.token_logprobs = [], [], []
+    result.tokens, result.text_offset, result.token_logprobs, result.top_logprobs = [], [], [], []
     done = b""
-    for piece, logprob in zip(pieces, logprobs):
+    for piece, logprob, top in zip(pieces, logprobs, tops):
         offset = len(done.decode("utf-8", errors="ignore"))
         if offset >= len(result.text):
             break
         result.tokens.append(piece.decode("utf-8", errors="replace"))
         result.text_offset.append(offset)
         result.token_logprobs.append(logprob)
+        result.top_logprobs.append(top)
         done += piece
 
 
@@ -298,7 +308,7 @@ def as_dict(result: Result, model: str) -> dict[str, Any]:
     """An OpenAI text_completion response for a Result."""
     logprobs = None
     if result.tokens is not None:
-        logprobs = {"tokens": result.tokens, "text_offset": result.text_offset, "token_logprobs": result.token_logprobs, "top_logprobs": None}
+        logprobs = {"tokens": result.tokens, "text_offset": result.text_offset, "token_logprobs": result.token_logprobs, "top_logprobs": result.top_logprobs}
     return {
         "id": "cmpl-embedded",
         "object": "text_completion",

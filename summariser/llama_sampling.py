@@ -33,7 +33,8 @@ class LazyGrammarSampler:
     Has the interface llama_cpp.Llama expects of its sampler: sample(ctx, idx) -> token, which
     also advances the grammar, as llama_sampler_sample does. With logprobs, each sample also sets
     last_logprob: the chosen token's log-probability among the tokens the grammar allows (within
-    the TOP_CANDIDATES most likely), or among all tokens without a grammar.
+    the TOP_CANDIDATES most likely), or among all tokens without a grammar; with top > 0, also
+    last_top: the `top` most likely of those tokens and their log-probabilities, best first.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class LazyGrammarSampler:
         penalties: dict[str, float],
         last_n: int = 64,
         logprobs: bool = False,
+        top: int = 0,
     ) -> None:
         self._grammar = None
         if grammar is not None:
@@ -53,8 +55,10 @@ class LazyGrammarSampler:
         self._n_vocab = n_vocab
         self._penalties = penalties
         self._history: deque[int] = deque(maxlen=last_n)
-        self._logprobs = logprobs
+        self._logprobs = logprobs or top > 0
+        self._top = top
         self.last_logprob: float | None = None
+        self.last_top: list[tuple[int, float]] = []
 
     def _penalise(self, logits: np.ndarray) -> np.ndarray:
         """The logits after llama.cpp's repeat/frequency/presence penalties over recent output."""
@@ -88,7 +92,12 @@ class LazyGrammarSampler:
         token = int(np.argmax(logits))
         if self._grammar is None:
             if self._logprobs:
-                self.last_logprob = float(logits[token] - _logsumexp(logits))
+                norm = _logsumexp(logits)
+                self.last_logprob = float(logits[token] - norm)
+                if self._top:
+                    best = np.argpartition(logits, -self._top)[-self._top :]
+                    best = best[np.argsort(-logits[best], kind="stable")]
+                    self.last_top = [(int(t), float(logits[t] - norm)) for t in best]
             self._history.append(token)
             return token
         top = verdict = None
@@ -108,7 +117,11 @@ class LazyGrammarSampler:
             allowed = verdict[~np.isneginf(verdict)]
             if token not in top:  # found only in the full vocabulary: the one allowed token seen
                 allowed = np.append(allowed, logits[token])
-            self.last_logprob = float(logits[token] - _logsumexp(allowed))
+            norm = _logsumexp(allowed)
+            self.last_logprob = float(logits[token] - norm)
+            if self._top:
+                ok = np.flatnonzero(~np.isneginf(verdict))[: self._top]  # top is sorted best first
+                self.last_top = [(int(top[i]), float(logits[top[i]] - norm)) for i in ok] or [(token, self.last_logprob)]
         C.llama_sampler_accept(self._grammar, token)
         self._history.append(token)
         return token

@@ -25,6 +25,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # What llama-cpp-python's server assumes when a request leaves them out.
 SERVER_DEFAULTS = {"max_tokens": 16, "temperature": 0.8, "repeat_penalty": 1.1}
+MAX_LOGPROBS = 20  # alternatives listed per token, at most (OpenAI's completions allow 5)
 # Options only llama-cpp-python's own path implements.
 _UNBATCHED = ("stream", "echo", "logit_bias", "suffix", "best_of", "min_tokens")
 
@@ -54,7 +55,8 @@ def batchable(body: dict[str, Any]) -> bool:
         isinstance(body.get("prompt"), str)
         and body.get("temperature", SERVER_DEFAULTS["temperature"]) == 0
         and body.get("n", 1) == 1
-        and (body.get("logprobs") or 0) <= 1  # the chosen token's only: no alternatives listed
+        and isinstance(body.get("logprobs") or 0, int)
+        and 0 <= (body.get("logprobs") or 0) <= MAX_LOGPROBS
         and not any(body.get(k) for k in _UNBATCHED)
     )
 
@@ -99,7 +101,7 @@ class Router:
             grammar = llama_cpp.LlamaGrammar.from_string(body["grammar"], verbose=False) if body.get("grammar") else None
             max_tokens = body.get("max_tokens", SERVER_DEFAULTS["max_tokens"])
             future = self.engine.submit(
-                body["prompt"], None if max_tokens is None else int(max_tokens), stop, grammar, _penalties(body), bool(body.get("logprobs"))
+                body["prompt"], None if max_tokens is None else int(max_tokens), stop, grammar, _penalties(body), int(body.get("logprobs") or 0)
             )
         except (ValueError, TypeError) as exc:  # a bad request: say so, do not let the client retry it
             error = {"error": {"message": f"invalid request: {exc}", "type": "invalid_request_error"}}

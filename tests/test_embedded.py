@@ -44,12 +44,13 @@ def test_embedded_model_summarises_three_abstracts_then_serves_them_from_cache(t
             urllib.request.urlopen(req, timeout=30)
         assert refused.value.code == 400
         # Greedy completions with logprobs are served by the batching engine, in OpenAI's shape.
-        ask = {"model": MODEL_NAME, "prompt": "The capital of France is", "temperature": 0, "max_tokens": 4, "logprobs": 1}
+        ask = {"model": MODEL_NAME, "prompt": "The capital of France is", "temperature": 0, "max_tokens": 4, "logprobs": 3}
         req = urllib.request.Request(f"{server.base_url()}/completions", json.dumps(ask).encode(), {"content-type": "application/json"})
         with urllib.request.urlopen(req, timeout=60) as resp:
             choice = json.load(resp)["choices"][0]
         assert "".join(choice["logprobs"]["tokens"]) == choice["text"]
         assert len(choice["logprobs"]["token_logprobs"]) == len(choice["logprobs"]["tokens"]) > 0
+        assert [len(top) for top in choice["logprobs"]["top_logprobs"]] == [3] * len(choice["logprobs"]["tokens"])
     finally:
         client.close()
     assert len(rows) == 3
@@ -104,7 +105,7 @@ def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
 
     # With logprobs: every token of the answer, where it starts, and its log-probability among
     # the tokens the grammar allowed there.
-    scored = engine.submit(requests[2].prompt, 96, requests[2].params["stop"], grammar, penalties, logprobs=True).result(timeout=60)
+    scored = engine.submit(requests[2].prompt, 96, requests[2].params["stop"], grammar, penalties, logprobs=5).result(timeout=60)
     validate_answer(scored.text, prompt)
     assert "".join(scored.tokens) == scored.text and len(scored.tokens) == scored.completion_tokens
     assert scored.text_offset == [sum(len(t) for t in scored.tokens[:i]) for i in range(len(scored.tokens))]
@@ -113,5 +114,12 @@ def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
     # probability, taken among the allowed tokens only, is at least 1 / (number of values).
     at = next(i for i, off in enumerate(scored.text_offset) if off >= scored.text.index("Topic:") + len("Topic:"))
     assert 1 / len(prompt.field("topic").values) <= math.exp(scored.token_logprobs[at]) <= 1.0
+    # And the 5 most likely allowed tokens at each place, best first: the chosen one leads (greedy),
+    # and after "Topic:" every alternative starts a label value.
+    for token, logprob, top in zip(scored.tokens, scored.token_logprobs, scored.top_logprobs):
+        assert 1 <= len(top) <= 5 and list(top)[0] == token and top[token] == pytest.approx(logprob)
+        assert list(top.values()) == sorted(top.values(), reverse=True) and math.fsum(map(math.exp, top.values())) <= 1 + 1e-6
+    assert len(scored.top_logprobs[at]) == 5
+    assert all(any(v.startswith(alt.strip()) for v in prompt.field("topic").values) for alt in scored.top_logprobs[at])
     plain = engine.submit(requests[2].prompt, 96, requests[2].params["stop"], grammar, penalties).result(timeout=60)
     assert plain.tokens is None
