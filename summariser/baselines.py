@@ -1,8 +1,9 @@
 """What an eval's numbers are measured against: answers that need no model at all.
 
 A prompt version is worth something only if it beats these on the same papers: for a label
-field, always answering the gold set's most frequent value; for summaries, the paper's title,
-or its abstract's first sentence, used as the summary.
+field, always answering the gold set's most frequent value (and, for a version with neighbour
+votes, the votes alone); for summaries, the paper's title, or its abstract's first sentence,
+used as the summary.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Sequence
 from pydantic import BaseModel
 
 from .metrics import FieldMetrics, SummaryMetrics, field_metrics, summary_metrics
+from .prompts import PromptVersion
 from .records import Paper
+from .votes import neighbour_votes
 
 # A sentence ends at . ! or ? followed by a space and a capital letter or an opening quote or
 # bracket; abbreviations followed by lower case or a number ("e.g. the", "Fig. 3") do not end one,
@@ -30,11 +33,21 @@ class MajorityBaseline(BaseModel):
     metrics: FieldMetrics
 
 
+class VoteBaseline(BaseModel):
+    """Answering each paper with its neighbours' vote alone (votes.py), as a prompt version with
+    votes would without the model: shows what the model adds to the retrieved labels."""
+
+    prompt: str  # the version whose pool and vote_k were used
+    vote_k: int
+    fields: dict[str, FieldMetrics]
+
+
 class Baselines(BaseModel):
     """Model-free answers scored like a prompt version."""
 
     fields: dict[str, MajorityBaseline]
     summaries: dict[str, SummaryMetrics]  # "title", "first sentence"
+    votes: VoteBaseline | None = None  # when a version votes
 
 
 def first_sentence(text: str) -> str:
@@ -55,3 +68,16 @@ def summary_baselines(papers: Sequence[Paper], refs: Sequence[Sequence[str]]) ->
         "title": summary_metrics([p.title for p in papers], refs),
         "first sentence": summary_metrics([first_sentence(p.abstract) for p in papers], refs),
     }
+
+
+def vote_baseline(prompt: PromptVersion, papers: Sequence[Paper], gold: dict[str, dict[str, str]]) -> VoteBaseline:
+    """Metrics of labelling each paper with the value its neighbours' votes favour most (the
+    paper itself never votes); gold: paper id -> field -> value."""
+    assert prompt.retrieval is not None
+    votes = [neighbour_votes(prompt, p) for p in papers]
+    fields = {}
+    for f in prompt.fields:
+        pairs = [(gold[p.id][f.name], max(v[f.name], key=v[f.name].__getitem__)) for p, v in zip(papers, votes) if f.name in gold.get(p.id, {})]
+        if pairs:
+            fields[f.name] = field_metrics([t for t, _ in pairs], [y for _, y in pairs], list(f.values))
+    return VoteBaseline(prompt=prompt.version, vote_k=prompt.retrieval.vote_k, fields=fields)

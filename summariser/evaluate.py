@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 
 from pydantic import BaseModel
 
-from .baselines import Baselines, majority_baseline, summary_baselines
+from .baselines import Baselines, majority_baseline, summary_baselines, vote_baseline
 from .cache import ResponseCache
 from .client import ModelClient
 from .gold import Gold, GoldError, check_against_prompt, check_no_self_examples, join_papers
@@ -166,8 +166,10 @@ def compare(a: VersionResult, b: VersionResult, gold: Gold, papers: list[Paper])
     )
 
 
-def baselines(gold: Gold, papers: list[Paper], prompt: PromptVersion) -> Baselines:
-    """The model-free baselines on the same papers the versions were measured on."""
+def baselines(gold: Gold, papers: list[Paper], prompts: list[PromptVersion]) -> Baselines:
+    """The model-free baselines on the same papers the versions were measured on (label fields
+    as the first version's; neighbour votes as the first version that votes)."""
+    prompt = prompts[0]
     ref = gold.reference()
     by_paper = gold.by_paper()
     fields = {}
@@ -176,7 +178,9 @@ def baselines(gold: Gold, papers: list[Paper], prompt: PromptVersion) -> Baselin
         if truth:
             fields[f.name] = majority_baseline(truth, list(f.values))
     refs = [[g.summary for g in by_paper[p.id].values() if g.summary] for p in papers]
-    return Baselines(fields=fields, summaries=summary_baselines(papers, refs))
+    voting = next((p for p in prompts if p.retrieval is not None and p.retrieval.vote_k), None)
+    votes = vote_baseline(voting, papers, {i: r.labels for i, r in ref.items()}) if voting else None
+    return Baselines(fields=fields, summaries=summary_baselines(papers, refs), votes=votes)
 
 
 def gold_distribution(gold: Gold) -> dict[str, dict[str, int]]:
@@ -233,7 +237,7 @@ def evaluate(
         n_papers=len(matched),
         gold_distribution=gold_distribution(gold),
         human=dict(sorted(human.items())),
-        baselines=baselines(gold, matched, prompts[0]),
+        baselines=baselines(gold, matched, prompts),
         versions=results,
         comparisons=[compare(results[0], r, gold, matched) for r in results[1:]],
     )

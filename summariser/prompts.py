@@ -61,10 +61,19 @@ class Retrieval(BaseModel):
     """Few-shot examples chosen per paper from a pool of labelled papers (see retrieval.py)."""
 
     pool: str  # a JSONL file of examples (title, abstract, summary, labels), relative to the prompt file
-    k: int = Field(default=4, ge=1, le=16)
+    k: int = Field(default=4, ge=0, le=16)  # 0: none shown (the pool only votes)
     # Example abstracts are cut to this many words (0: left out), to keep prompts short: retrieved
     # examples differ per paper, so every token of them is evaluated for every paper.
     example_words: int = Field(default=80, ge=0)
+    # Neighbour votes (see votes.py): the labels of the `vote_k` most similar pool papers, weighted
+    # by similarity, are combined with the model's probabilities for each value (0: no votes).
+    # `vote_weight` is the exponent of the votes' share in that product: 0 ignores them.
+    vote_k: int = Field(default=0, ge=0, le=100)
+    vote_weight: float = Field(default=1.0, ge=0)
+    # How the k examples are shown: "examples", as worked examples (title, abstract if any, summary,
+    # labels); "labels", as a short list of their titles and labels just before the paper, which
+    # costs a third of the tokens and shows no summary the model could copy.
+    show: Literal["examples", "labels"] = "examples"
 
 
 class PromptVersion(BaseModel):
@@ -155,14 +164,21 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         raise PromptError(f"{path}: {where}: {first['msg']}") from None
     if prompt.version != path.stem and directory is None and path.parent == prompts_dir():
         raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
-    if prompt.retrieval and len(prompt.pool) <= prompt.retrieval.k:
-        raise PromptError(f"{pool_path}: the pool needs more than k={prompt.retrieval.k} examples")
+    if prompt.retrieval and len(prompt.pool) <= max(prompt.retrieval.k, prompt.retrieval.vote_k):
+        most = max(prompt.retrieval.k, prompt.retrieval.vote_k)
+        raise PromptError(f"{pool_path}: the pool needs more than {most} examples (k, vote_k)")
     if prompt.retrieval and pool_path is not None:
         # The pool, the retrieval settings (defaults included) and the way examples are chosen are
         # part of the version: changing any of them changes the hash, as editing the file would.
         from .retrieval import RETRIEVAL_VERSION
 
-        parts = [sha, file_sha256(pool_path), prompt.retrieval.model_dump_json(), RETRIEVAL_VERSION]
+        # Settings added after fewshot-v2 are left out while unused, so older versions keep their
+        # hash (and their cached answers).
+        retrieval = prompt.retrieval
+        unused = {"vote_k", "vote_weight"} if not retrieval.vote_k else set()
+        unused |= {"show"} if retrieval.show == "examples" else set()
+        settings = retrieval.model_dump_json(exclude=unused)
+        parts = [sha, file_sha256(pool_path), settings, RETRIEVAL_VERSION]
         sha = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     prompt.sha256 = sha
     return prompt

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .client import ModelClient
-from .confidence import label_confidence
+from .confidence import label_confidence, label_distributions
 from .prompts import PromptVersion
 from .records import Paper
 from .render import Request, reask_request
 from .schema import Answer, AnswerError, Usage, validate_answer
+from .votes import decide
 
 MAX_REASKS = 3  # a model that keeps giving invalid answers is not helped by more
 
@@ -42,5 +43,6 @@ def ask(client: ModelClient, request: Request, prompt: PromptVersion, paper: Pap
             current = reask_request(request, prompt, paper, completion.text, reason)
             continue
         answer.confidence = label_confidence(completion.text, completion.logprobs, prompt, answer.labels)
+        answer = decide(answer, label_distributions(completion.text, completion.logprobs, prompt, answer.labels), prompt, paper)
         return Outcome(answer=answer, error=None, usage=usage)
     return Outcome(answer=None, error=f"invalid answer after {max_reasks + 1} tries: {reason}", usage=usage)

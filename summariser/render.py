@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from .prompts import Example, PromptVersion
 from .records import Paper
-from .retrieval import ExampleIndex
+from .retrieval import pool_index
 from .schema import gbnf_grammar, json_schema, line_key
 
 
@@ -85,7 +85,7 @@ def retrieved_examples(prompt: PromptVersion, paper: Paper) -> list[Example]:
     with their abstracts cut short."""
     if prompt.retrieval is None:
         return []
-    index = _derived(prompt, "index", lambda p: ExampleIndex(p.pool))
+    index = pool_index(prompt)
     words = prompt.retrieval.example_words
     return [ex.model_copy(update={"abstract": _cut_words(ex.abstract, words)}) for ex in index.nearest(paper, prompt.retrieval.k)]
 
@@ -95,12 +95,25 @@ def _cut_words(text: str, words: int) -> str:
     return " ".join(parts[:words]) + (" ..." if 0 < words < len(parts) else "")
 
 
+def _label_list(examples: list[Example], prompt: PromptVersion) -> str:
+    """Retrieved examples shown as a list of titles with their labels (show = "labels")."""
+    if not examples:
+        return ""
+    lines = [
+        f"- {' '.join(ex.title.split())} (" + "; ".join(f"{line_key(f.name)}: {ex.labels[f.name]}" for f in prompt.fields) + ")"
+        for ex in examples
+    ]
+    return "Labels of similar papers:\n" + "\n".join(lines) + "\n\n"
+
+
 def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
     """The text a completion-style model continues: header, worked examples (fixed, then those
     retrieved for this paper), then the paper."""
-    retrieved = "".join(
-        _paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt) + "\n\n" for ex in retrieved_examples(prompt, paper)
-    )
+    examples = retrieved_examples(prompt, paper)
+    if prompt.retrieval is not None and prompt.retrieval.show == "labels":
+        retrieved = _label_list(examples, prompt)
+    else:
+        retrieved = "".join(_paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt) + "\n\n" for ex in examples)
     last = _input_block(paper)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"
@@ -111,11 +124,13 @@ def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
     """System instructions with definitions, examples as earlier turns, then the paper."""
     system = prompt.instructions.strip() + "\n\n" + _definitions(prompt)
     messages = [{"role": "system", "content": system}]
-    for ex in [*prompt.examples, *retrieved_examples(prompt, paper)]:
+    retrieved = retrieved_examples(prompt, paper)
+    as_list = prompt.retrieval is not None and prompt.retrieval.show == "labels"
+    for ex in prompt.examples if as_list else [*prompt.examples, *retrieved]:
         messages.append({"role": "user", "content": _paper_block(ex.title, ex.abstract)})
         answer = _answer_json(ex, prompt) if prompt.output.format == "json" else _answer_lines(ex, prompt).lstrip()
         messages.append({"role": "assistant", "content": answer})
-    messages.append({"role": "user", "content": _input_block(paper)})
+    messages.append({"role": "user", "content": (_label_list(retrieved, prompt) if as_list else "") + _input_block(paper)})
     return messages
 
 

@@ -26,10 +26,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _field_rows(report: EvalReport, name: str) -> list[tuple[str, FieldMetrics]]:
-    """Each version's metrics for a field, then the majority baseline's."""
+    """Each version's metrics for a field, then the baselines': majority, and neighbour votes."""
     rows = [(v.prompt, v.fields[name]) for v in report.versions]
     base = report.baselines.fields.get(name)
-    return rows + ([(f"baseline: always {base.label}", base.metrics)] if base else [])
+    rows += [(f"baseline: always {base.label}", base.metrics)] if base else []
+    votes = report.baselines.votes
+    if votes and name in votes.fields:
+        rows.append((f"baseline: votes of {votes.vote_k} neighbours ({votes.prompt})", votes.fields[name]))
+    return rows
 
 
 def _summary_rows(report: EvalReport) -> list[tuple[str, SummaryMetrics]]:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .prompts import Example
+from .prompts import Example, PromptVersion
 from .records import Paper, paper_id
 
 # Bump when the choice of examples changes (text used, weighting, tie-break): it is part of the
@@ -38,17 +38,29 @@ class ExampleIndex:
         self._vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english")
         self._matrix = self._vectorizer.fit_transform([_text(ex.title, ex.abstract) for ex in self.pool])
 
-    def nearest(self, paper: Paper, k: int) -> list[Example]:
-        """The k pool examples most similar to paper, least similar first (the closest sits next to
-        the paper in the prompt). The paper itself is never among them (same title, same abstract,
-        or near-identical text), so an eval cannot show a paper its own answer."""
+    def neighbours(self, paper: Paper, k: int) -> list[tuple[Example, float]]:
+        """The k pool examples most similar to paper, most similar first, with their cosine
+        similarity. The paper itself is never among them (same title, same abstract, or
+        near-identical text), so an eval cannot show a paper its own answer."""
         scores = (self._matrix @ self._vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
         own = _identity(paper.title, paper.abstract) | {paper.id}
         allowed = np.array([not (keys & own) for keys in self._keys]) & (scores < SAME_PAPER_SIMILARITY)
         candidates = np.flatnonzero(allowed)
         # Most similar first; ties keep pool order, so the choice is the same on every run.
         ranked = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
-        return [self.pool[i] for i in reversed(ranked)]
+        return [(self.pool[i], float(scores[i])) for i in ranked]
+
+    def nearest(self, paper: Paper, k: int) -> list[Example]:
+        """The k most similar pool examples (see neighbours), least similar first: the closest
+        sits next to the paper in the prompt."""
+        return [ex for ex, _ in reversed(self.neighbours(paper, k))]
+
+
+def pool_index(prompt: PromptVersion) -> ExampleIndex:
+    """The index over a prompt version's pool, built on first use (the version must have one)."""
+    if "index" not in prompt._derived:
+        prompt._derived["index"] = ExampleIndex(prompt.pool)
+    return prompt._derived["index"]  # type: ignore[return-value]
 
 
 def _text(title: str, abstract: str) -> str:

@@ -1,0 +1,66 @@
+"""Neighbour votes: the labels of the most similar labelled papers, combined with the model's.
+
+A prompt version with `vote_k` in its [retrieval] section decides each label from two opinions:
+the model's probability for each value (confidence.label_distributions) and the labels of the
+vote_k pool papers most similar to the paper, each counted with its TF-IDF similarity. The
+value chosen maximises
+
+    p_model(value) * share(value) ** vote_weight,   share = (votes + SMOOTHING) / total,
+
+renormalised over the values; that product, not the model's alone, is the label's confidence, so
+a label the model and the neighbours agree on is trusted more than one they dispute. The pool
+never holds the paper itself (retrieval.ExampleIndex leaves it out), so the eval cannot vote with
+a paper's own gold label. Where the endpoint gave no alternatives for a field, its label and
+confidence stay the model's.
+"""
+
+from __future__ import annotations
+
+from .prompts import PromptVersion
+from .records import Paper
+from .retrieval import pool_index
+from .schema import Answer
+
+# Added to every value's summed similarity, so a value no neighbour has keeps some weight (a
+# neighbour's similarity is typically 0.1-0.3).
+SMOOTHING = 0.1
+
+
+def neighbour_votes(prompt: PromptVersion, paper: Paper) -> dict[str, dict[str, float]]:
+    """Per label field, each value's share of the similarity-weighted votes of the paper's
+    vote_k nearest pool papers (smoothed, summing to 1); empty without votes."""
+    if prompt.retrieval is None or not prompt.retrieval.vote_k:
+        return {}
+    neighbours = pool_index(prompt).neighbours(paper, prompt.retrieval.vote_k)
+    out: dict[str, dict[str, float]] = {}
+    for f in prompt.fields:
+        weights = dict.fromkeys(f.values, SMOOTHING)
+        for example, similarity in neighbours:
+            weights[example.labels[f.name]] += similarity
+        total = sum(weights.values())
+        out[f.name] = {v: w / total for v, w in weights.items()}
+    return out
+
+
+def combine(model: dict[str, float], votes: dict[str, float], weight: float) -> dict[str, float]:
+    """The model's distribution over a field's values weighted by the votes' shares, renormalised."""
+    scores = {v: p * votes[v] ** weight for v, p in model.items()}
+    total = sum(scores.values())
+    if total <= 0:  # the model put all its mass on values the votes exclude: keep the model's view
+        return dict(model)
+    return {v: s / total for v, s in scores.items()}
+
+
+def decide(answer: Answer, distributions: dict[str, dict[str, float] | None], prompt: PromptVersion, paper: Paper) -> Answer:
+    """The answer with each label (and its confidence) decided by the model's distribution and
+    the neighbours' votes; labels without a distribution are left as the model gave them."""
+    votes = neighbour_votes(prompt, paper)
+    labels, confidence = dict(answer.labels), dict(answer.confidence)
+    for name, model in distributions.items():
+        if model is None or name not in votes:
+            continue
+        assert prompt.retrieval is not None  # votes exist only with retrieval
+        final = combine(model, votes[name], prompt.retrieval.vote_weight)
+        labels[name] = max(final, key=lambda v: (final[v], v == answer.labels[name]))
+        confidence[name] = final[labels[name]]
+    return answer.model_copy(update={"labels": labels, "confidence": confidence})

@@ -1,0 +1,146 @@
+"""Label distributions from the alternatives an endpoint lists, and neighbour votes combined with them."""
+
+import math
+
+import pytest
+
+from summariser import prompts
+from summariser.client import _logprobs
+from summariser.confidence import TokenLogprob, label_confidence, label_distributions
+from summariser.prompts import Example, PromptError, load_prompt
+from summariser.records import Paper
+from summariser.schema import Answer
+from summariser.votes import SMOOTHING, combine, decide, neighbour_votes
+
+PROMPT = load_prompt("fewshot-v1")
+TEXT = " A parser.\nTopic: language\nContribution: method"
+PIECES = [" A", " parser", ".", "\n", "Topic", ":", " language", "\n", "Contribution", ":", " method"]
+LABELS = {"topic": "language", "contribution": "method"}
+
+
+def tokens(tops):
+    """TEXT's tokens, with the alternatives given per token index (probabilities, not logs)."""
+    offsets = [sum(len(p) for p in PIECES[:i]) for i in range(len(PIECES))]
+    out = []
+    for i, o in enumerate(offsets):
+        top = {t: math.log(p) for t, p in tops[i].items()} if i in tops else None
+        chosen = top[PIECES[i]] if top and PIECES[i] in top else 0.0
+        out.append(TokenLogprob(o, chosen, top))
+    return out
+
+
+def test_the_listed_alternatives_give_each_value_its_share():
+    toks = tokens({6: {" language": 0.5, " society": 0.2, " ml": 0.1, " l": 0.1}, 10: {" method": 0.6, " empirical": 0.3}})
+    dist = label_distributions(TEXT, toks, PROMPT, LABELS)
+    # " l" fits only language; " ml" only ml-methods; shares renormalised over the values.
+    assert dist["topic"]["language"] == pytest.approx(0.6 / 0.9)
+    assert dist["topic"]["society"] == pytest.approx(0.2 / 0.9)
+    assert dist["topic"]["ml-methods"] == pytest.approx(0.1 / 0.9)
+    assert dist["topic"]["health"] == 0.0 and sum(dist["topic"].values()) == pytest.approx(1.0)
+    assert dist["contribution"]["method"] == pytest.approx(2 / 3)
+    conf = label_confidence(TEXT, toks, PROMPT, LABELS)
+    assert conf == {"topic": pytest.approx(0.6 / 0.9), "contribution": pytest.approx(2 / 3)}
+
+
+def test_a_fragment_that_starts_several_values_counts_for_none():
+    toks = tokens({6: {" language": 0.4, " s": 0.5, " science": 0.1}})  # " s": science or society
+    dist = label_distributions(TEXT, toks, PROMPT, LABELS)["topic"]
+    assert dist["language"] == pytest.approx(0.8) and dist["science"] == pytest.approx(0.2) and dist["society"] == 0.0
+
+
+def test_without_alternatives_there_is_no_distribution_and_confidence_is_the_product():
+    toks = tokens({})
+    toks[6] = TokenLogprob(toks[6].offset, math.log(0.3))
+    assert label_distributions(TEXT, toks, PROMPT, LABELS) == {"topic": None, "contribution": None}
+    assert label_confidence(TEXT, toks, PROMPT, LABELS)["topic"] == pytest.approx(0.3)
+
+
+def test_the_client_reads_alternatives_in_both_openai_shapes():
+    completion = {
+        "tokens": ["Topic", ":", " health"], "text_offset": [100, 105, 106], "token_logprobs": [-0.1, 0.0, -0.5],
+        "top_logprobs": [{"Topic": -0.1}, None, {" health": -0.5, " science": -1.5}],
+    }
+    parsed = _logprobs(completion)
+    assert [t.offset for t in parsed] == [0, 5, 6]
+    assert parsed[1].top is None and parsed[2].top == {" health": -0.5, " science": -1.5}
+    chat = {"content": [{"token": "a", "logprob": -1.0, "top_logprobs": [{"token": "a", "logprob": -1.0}, {"token": "b", "logprob": -2.0}]}]}
+    assert _logprobs(chat)[0].top == {"a": -1.0, "b": -2.0}
+
+
+POOL_LABELS = [("health", "dataset-benchmark"), ("health", "method"), ("science", "theory")]
+POOL = [
+    Example(title="Tumour segmentation in brain scans", abstract="A dataset of brain scans with tumour masks.", summary="s", labels=dict(zip(("topic", "contribution"), POOL_LABELS[0]))),
+    Example(title="Brain scan tumour detection network", abstract="A network that finds tumours in brain scans.", summary="s", labels=dict(zip(("topic", "contribution"), POOL_LABELS[1]))),
+    Example(title="Orbits of binary stars", abstract="Proofs about orbital resonance of binary stars.", summary="s", labels=dict(zip(("topic", "contribution"), POOL_LABELS[2]))),
+]
+
+
+def voting_prompt(tmp_path, vote_k=2, weight=1.0):
+    path = tmp_path / "vote.toml"
+    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text().replace('version = "fewshot-v2"', 'version = "vote"')
+    src = src.replace("k = 4\n", f"k = 1\nvote_k = {vote_k}\nvote_weight = {weight}\n")
+    (tmp_path / "pools").mkdir(exist_ok=True)
+    (tmp_path / "pools" / "seed-gold.jsonl").write_text("\n".join(ex.model_dump_json() for ex in POOL) + "\n")
+    path.write_text(src)
+    return load_prompt(str(path))
+
+
+def test_votes_are_the_nearest_papers_labels_weighted_by_similarity(tmp_path):
+    prompt = voting_prompt(tmp_path)
+    paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
+    votes = neighbour_votes(prompt, paper)
+    topic = votes["topic"]
+    assert sum(topic.values()) == pytest.approx(1.0)
+    # Both neighbours are health papers; science (the third paper) is not among the 2 nearest.
+    assert topic["health"] > 0.5 and topic["science"] == pytest.approx(topic["language"]) == pytest.approx(min(topic.values()))
+    assert votes["contribution"]["dataset-benchmark"] > votes["contribution"]["theory"]
+
+
+def test_a_paper_never_votes_for_itself(tmp_path):
+    prompt = voting_prompt(tmp_path, vote_k=2)
+    star = POOL[2]
+    votes = neighbour_votes(prompt, Paper(id="any", title=star.title, abstract=star.abstract))
+    # The star paper is left out, so the two health papers vote and theory gets only smoothing.
+    assert votes["contribution"]["theory"] == pytest.approx(votes["contribution"]["position"])
+
+
+def test_combining_weights_the_models_distribution_by_the_votes():
+    model = {"a": 0.6, "b": 0.4}
+    assert combine(model, {"a": 0.5, "b": 0.5}, 1.0) == pytest.approx(model)  # even votes change nothing
+    assert combine(model, {"a": 0.2, "b": 0.8}, 1.0) == pytest.approx({"a": 0.12 / 0.44, "b": 0.32 / 0.44})
+    assert combine(model, {"a": 0.2, "b": 0.8}, 0.0) == pytest.approx(model)  # weight 0 ignores votes
+
+
+def test_decide_overrules_an_unsure_model_when_the_neighbours_agree(tmp_path):
+    prompt = voting_prompt(tmp_path)
+    paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
+    answer = Answer(summary="s", labels={"topic": "science", "contribution": "method"}, confidence={"topic": 0.5, "contribution": 0.9})
+    topic = dict.fromkeys(prompt.field("topic").values, 0.0) | {"science": 0.5, "health": 0.45, "language": 0.05}
+    decided = decide(answer, {"topic": topic, "contribution": None}, prompt, paper)
+    assert decided.labels["topic"] == "health" and 0.5 < decided.confidence["topic"] < 1
+    # A field without a distribution keeps the model's label and confidence.
+    assert decided.labels["contribution"] == "method" and decided.confidence["contribution"] == 0.9
+    sure = topic | {"science": 0.95, "health": 0.0, "language": 0.05}
+    assert decide(answer, {"topic": sure, "contribution": None}, prompt, paper).labels["topic"] == "science"
+
+
+def test_votes_are_part_of_the_hash_and_need_a_big_enough_pool(tmp_path):
+    assert voting_prompt(tmp_path, vote_k=2).sha256 != voting_prompt(tmp_path, vote_k=1).sha256
+    assert voting_prompt(tmp_path, weight=1.0).sha256 != voting_prompt(tmp_path, weight=2.0).sha256
+    with pytest.raises(PromptError, match="pool needs more than 3"):
+        voting_prompt(tmp_path, vote_k=3)
+
+
+def test_the_vote_baseline_labels_each_paper_with_its_neighbours_favourite(tmp_path):
+    from summariser.baselines import vote_baseline
+
+    prompt = voting_prompt(tmp_path)
+    papers = [
+        Paper(id="brain", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans."),
+        Paper(id="stars", title="Stars", abstract="Binary orbits found by a detection network."),
+        Paper(id="scan2", title="Brain tumour masks", abstract="Tumour masks for brain scans."),
+    ]
+    gold = {"brain": {"topic": "health"}, "stars": {"topic": "science"}, "scan2": {"topic": "science"}}  # scan2's gold disagrees
+    base = vote_baseline(prompt, papers, gold)
+    assert base.vote_k == 2 and set(base.fields) == {"topic"}
+    assert base.fields["topic"].accuracy == pytest.approx(2 / 3)
