@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import httpx2
 import openai
@@ -185,23 +186,37 @@ def _logprobs(data: Any) -> list[TokenLogprob] | None:
         if isinstance(data.get("content"), list):  # chat: offsets follow from the tokens' text
             out, offset = [], 0
             for item in data["content"]:
-                top = {alt["token"]: float(alt["logprob"]) for alt in item.get("top_logprobs") or []}
-                out.append(TokenLogprob(offset, float(item["logprob"]), top or None))
+                top = _merged((alt["token"], float(alt["logprob"])) for alt in item.get("top_logprobs") or [])
+                out.append(TokenLogprob(offset, float(item["logprob"]), top))
                 offset += len(item["token"])
             return out or None
         tokens, logprobs = data["tokens"], data["token_logprobs"]
         offsets = data.get("text_offset") or [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
         if len(offsets) != len(tokens):  # some servers count offsets from the prompt's start
             return None
-        tops = data.get("top_logprobs") or [None] * len(tokens)
+        tops = data.get("top_logprobs") or []
+        tops = list(tops) + [None] * (len(tokens) - len(tops))  # a short list: the rest have none
         base = offsets[0] if offsets else 0
         return [
-            TokenLogprob(o - base, float(lp), {str(k): float(v) for k, v in top.items()} if isinstance(top, dict) and top else None)
+            TokenLogprob(o - base, float(lp), _merged((str(k), float(v)) for k, v in top.items()) if isinstance(top, dict) else None)
             for o, lp, top in zip(offsets, logprobs, tops)
             if lp is not None
         ] or None
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _merged(pairs: Iterable[tuple[str, float]]) -> dict[str, float] | None:
+    """Alternatives by text (None if none); two tokens that spell the same text add up."""
+    out: dict[str, float] = {}
+    for text, logprob in pairs:
+        out[text] = _logaddexp(out[text], logprob) if text in out else logprob
+    return out or None
+
+
+def _logaddexp(a: float, b: float) -> float:
+    high, low = max(a, b), min(a, b)
+    return high + math.log1p(math.exp(low - high))
 
 
 def _one_line(text: str) -> str:

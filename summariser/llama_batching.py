@@ -16,13 +16,13 @@ server sends anything else to llama-cpp-python's own path.
 from __future__ import annotations
 
 import ctypes
-import math
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp import llama_cpp as C
 from llama_cpp._internals import LlamaBatch, LlamaContext
 
@@ -232,7 +232,8 @@ class BatchEngine:
             top: dict[str, float] = {}
             for alt, logprob in job.sampler.last_top:
                 text = self._piece(alt).decode("utf-8", errors="replace")
-                top[text] = max(logprob, top.get(text, -math.inf))
+                # Two tokens that spell the same text are two ways to write it: their chances add.
+                top[text] = float(np.logaddexp(top[text], logprob)) if text in top else logprob
             job.tops.append(top)
         text = job.text.decode("utf-8", errors="ignore")
         cut = min((i for i in (text.find(s) for s in job.stop) if i >= 0), default=-1)

@@ -61,7 +61,7 @@ class Retrieval(BaseModel):
     """Few-shot examples chosen per paper from a pool of labelled papers (see retrieval.py)."""
 
     pool: str  # a JSONL file of examples (title, abstract, summary, labels), relative to the prompt file
-    k: int = Field(default=4, ge=0, le=16)  # 0: none shown (the pool only votes)
+    k: int = Field(default=4, ge=1, le=16)
     # Example abstracts are cut to this many words (0: left out), to keep prompts short: retrieved
     # examples differ per paper, so every token of them is evaluated for every paper.
     example_words: int = Field(default=80, ge=0)
@@ -70,10 +70,6 @@ class Retrieval(BaseModel):
     # `vote_weight` is the exponent of the votes' share in that product: 0 ignores them.
     vote_k: int = Field(default=0, ge=0, le=100)
     vote_weight: float = Field(default=1.0, ge=0)
-    # How the k examples are shown: "examples", as worked examples (title, abstract if any, summary,
-    # labels); "labels", as a short list of their titles and labels just before the paper, which
-    # costs a third of the tokens and shows no summary the model could copy.
-    show: Literal["examples", "labels"] = "examples"
 
 
 class PromptVersion(BaseModel):
@@ -176,9 +172,12 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         # hash (and their cached answers).
         retrieval = prompt.retrieval
         unused = {"vote_k", "vote_weight"} if not retrieval.vote_k else set()
-        unused |= {"show"} if retrieval.show == "examples" else set()
         settings = retrieval.model_dump_json(exclude=unused)
         parts = [sha, file_sha256(pool_path), settings, RETRIEVAL_VERSION]
+        if retrieval.vote_k:
+            from .votes import VOTES_VERSION
+
+            parts.append(VOTES_VERSION)
         sha = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     prompt.sha256 = sha
     return prompt

@@ -95,25 +95,12 @@ def _cut_words(text: str, words: int) -> str:
     return " ".join(parts[:words]) + (" ..." if 0 < words < len(parts) else "")
 
 
-def _label_list(examples: list[Example], prompt: PromptVersion) -> str:
-    """Retrieved examples shown as a list of titles with their labels (show = "labels")."""
-    if not examples:
-        return ""
-    lines = [
-        f"- {' '.join(ex.title.split())} (" + "; ".join(f"{line_key(f.name)}: {ex.labels[f.name]}" for f in prompt.fields) + ")"
-        for ex in examples
-    ]
-    return "Labels of similar papers:\n" + "\n".join(lines) + "\n\n"
-
-
 def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
     """The text a completion-style model continues: header, worked examples (fixed, then those
     retrieved for this paper), then the paper."""
-    examples = retrieved_examples(prompt, paper)
-    if prompt.retrieval is not None and prompt.retrieval.show == "labels":
-        retrieved = _label_list(examples, prompt)
-    else:
-        retrieved = "".join(_paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt) + "\n\n" for ex in examples)
+    retrieved = "".join(
+        _paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt) + "\n\n" for ex in retrieved_examples(prompt, paper)
+    )
     last = _input_block(paper)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"
@@ -124,13 +111,11 @@ def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
     """System instructions with definitions, examples as earlier turns, then the paper."""
     system = prompt.instructions.strip() + "\n\n" + _definitions(prompt)
     messages = [{"role": "system", "content": system}]
-    retrieved = retrieved_examples(prompt, paper)
-    as_list = prompt.retrieval is not None and prompt.retrieval.show == "labels"
-    for ex in prompt.examples if as_list else [*prompt.examples, *retrieved]:
+    for ex in [*prompt.examples, *retrieved_examples(prompt, paper)]:
         messages.append({"role": "user", "content": _paper_block(ex.title, ex.abstract)})
         answer = _answer_json(ex, prompt) if prompt.output.format == "json" else _answer_lines(ex, prompt).lstrip()
         messages.append({"role": "assistant", "content": answer})
-    messages.append({"role": "user", "content": (_label_list(retrieved, prompt) if as_list else "") + _input_block(paper)})
+    messages.append({"role": "user", "content": _input_block(paper)})
     return messages
 
 
@@ -148,7 +133,11 @@ def render(prompt: PromptVersion, paper: Paper, model: str, constrain: str = "no
     if not params.get("stop"):
         params.pop("stop", None)
     if prompt.api == "chat" and "logprobs" in params:
-        params["logprobs"] = bool(params["logprobs"])  # the chat API takes a flag
+        # The chat API takes a flag, and the number of alternatives apart.
+        wanted = params["logprobs"]
+        params["logprobs"] = bool(wanted)
+        if wanted > 1:
+            params["top_logprobs"] = wanted
     common = dict(model=model, prompt_version=prompt.version, prompt_sha256=prompt.sha256, params=params)
     if prompt.api == "completion":
         wants_grammar = constrain in ("llama", "mixed") and prompt.output.format == "lines"

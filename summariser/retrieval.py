@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from typing import Sequence
 
@@ -58,9 +59,13 @@ class ExampleIndex:
 
 def pool_index(prompt: PromptVersion) -> ExampleIndex:
     """The index over a prompt version's pool, built on first use (the version must have one)."""
-    if "index" not in prompt._derived:
-        prompt._derived["index"] = ExampleIndex(prompt.pool)
+    with _BUILDING:  # worker threads ask at once on the first papers: build it once
+        if "index" not in prompt._derived:
+            prompt._derived["index"] = ExampleIndex(prompt.pool)
     return prompt._derived["index"]  # type: ignore[return-value]
+
+
+_BUILDING = threading.Lock()
 
 
 def _text(title: str, abstract: str) -> str:

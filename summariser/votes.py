@@ -21,6 +21,10 @@ from .records import Paper
 from .retrieval import pool_index
 from .schema import Answer
 
+# Bump when the way labels are decided changes (the smoothing, the combination, the model's
+# distribution in confidence.py): it is part of the hash of every version that votes, so their
+# cached answers are not reused.
+VOTES_VERSION = "votes-1"
 # Added to every value's summed similarity, so a value no neighbour has keeps some weight (a
 # neighbour's similarity is typically 0.1-0.3).
 SMOOTHING = 0.1

@@ -104,23 +104,3 @@ def test_eval_never_shows_a_paper_its_own_gold_answer(tmp_path):
         # ...while the fixed examples and 4 other papers' labels are there.
         assert body["prompt"].count("\nTopic: ") == len(prompt.examples) + prompt.retrieval.k
 
-
-def test_examples_shown_as_labels_are_a_list_of_titles_and_labels_just_before_the_paper(tmp_path):
-    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text().replace('version = "fewshot-v2"', 'version = "listed"')
-    (tmp_path / "pools").mkdir()
-    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
-    (tmp_path / "listed.toml").write_text(src.replace("example_words = 0\n", 'example_words = 0\nshow = "labels"\n'))
-    prompt = load_prompt(str(tmp_path / "listed.toml"))
-    paper = read_dump(str(SEED_DUMP)).papers[3]
-    examples = retrieved_examples(prompt, paper)
-    text = render(prompt, paper, "m", "llama").prompt
-    listed = "".join(f"- {ex.title} (Topic: {ex.labels['topic']}; Contribution: {ex.labels['contribution']})\n" for ex in examples)
-    assert text.endswith(f"Labels of similar papers:\n{listed}\nTitle: {paper.title}\nAbstract: {paper.abstract}\nSummary:")
-    assert not any(ex.summary in text for ex in examples)  # no summary of theirs to copy
-    assert text.count("\nTopic: ") == len(prompt.examples)  # only the worked examples are answered in full
-    # A chat version puts the list in the paper's own turn.
-    chat = (prompts.prompts_dir() / "chat-v1.toml").read_text()
-    (tmp_path / "chat.toml").write_text(chat + '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nshow = "labels"\n')
-    messages = render(load_prompt(str(tmp_path / "chat.toml")), paper, "m", "schema").messages
-    assert messages[-1]["content"].startswith("Labels of similar papers:\n- ") and messages[-1]["content"].endswith(paper.abstract + "\n")
-    assert len(messages) == 1 + 2 * len(load_prompt("chat-v1").examples) + 1

@@ -48,6 +48,26 @@ def test_a_fragment_that_starts_several_values_counts_for_none():
     assert dist["language"] == pytest.approx(0.8) and dist["science"] == pytest.approx(0.2) and dist["society"] == 0.0
 
 
+def test_the_chosen_value_weighs_the_tokens_it_was_written_with():
+    # science written as " s" + "cience": its weight is their product, plus " science" listed apart.
+    text = " A parser.\nTopic: science\nContribution: method"
+    pieces = [" A parser.", "\n", "Topic", ":", " s", "cience", "\n", "Contribution", ":", " method"]
+    offsets = [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))]
+    logprobs = [0.0] * len(pieces)
+    logprobs[4], logprobs[5] = math.log(0.5), math.log(0.8)
+    toks = [TokenLogprob(o, lp) for o, lp in zip(offsets, logprobs)]
+    toks[4] = TokenLogprob(offsets[4], math.log(0.5), {" s": math.log(0.5), " language": math.log(0.4), " science": math.log(0.1)})
+    dist = label_distributions(text, toks, PROMPT, {"topic": "science", "contribution": "method"})["topic"]
+    assert dist["science"] == pytest.approx((0.4 + 0.1) / 0.9) and dist["language"] == pytest.approx(0.4 / 0.9)
+
+
+def test_one_listed_token_is_no_distribution():
+    # logprobs = 1 lists the chosen token only: the confidence stays the product, not a certain 1.0.
+    toks = tokens({6: {" language": 0.3}, 10: {" method": 0.9}})
+    assert label_distributions(TEXT, toks, PROMPT, LABELS) == {"topic": None, "contribution": None}
+    assert label_confidence(TEXT, toks, PROMPT, LABELS) == {"topic": pytest.approx(0.3), "contribution": pytest.approx(0.9)}
+
+
 def test_without_alternatives_there_is_no_distribution_and_confidence_is_the_product():
     toks = tokens({})
     toks[6] = TokenLogprob(toks[6].offset, math.log(0.3))
@@ -65,6 +85,20 @@ def test_the_client_reads_alternatives_in_both_openai_shapes():
     assert parsed[1].top is None and parsed[2].top == {" health": -0.5, " science": -1.5}
     chat = {"content": [{"token": "a", "logprob": -1.0, "top_logprobs": [{"token": "a", "logprob": -1.0}, {"token": "b", "logprob": -2.0}]}]}
     assert _logprobs(chat)[0].top == {"a": -1.0, "b": -2.0}
+    # Two tokens spelling the same text add up; a short list leaves the last tokens without any.
+    twice = {"content": [{"token": "a", "logprob": math.log(0.3), "top_logprobs": [{"token": "a", "logprob": math.log(0.3)}, {"token": "a", "logprob": math.log(0.2)}]}]}
+    assert _logprobs(twice)[0].top == {"a": pytest.approx(math.log(0.5))}
+    short = dict(completion, top_logprobs=[{"Topic": -0.1}])
+    assert [t.top for t in _logprobs(short)] == [{"Topic": -0.1}, None, None]
+
+
+def test_chat_versions_ask_for_alternatives_apart():
+    from summariser.render import render
+
+    chat = load_prompt("chat-v1").model_copy(deep=True)
+    chat.params.logprobs = 5
+    params = render(chat, Paper(id="x", title="T", abstract="A"), "m", "schema").params
+    assert params["logprobs"] is True and params["top_logprobs"] == 5
 
 
 POOL_LABELS = [("health", "dataset-benchmark"), ("health", "method"), ("science", "theory")]
@@ -99,7 +133,8 @@ def test_votes_are_the_nearest_papers_labels_weighted_by_similarity(tmp_path):
 def test_a_paper_never_votes_for_itself(tmp_path):
     prompt = voting_prompt(tmp_path, vote_k=2)
     star = POOL[2]
-    votes = neighbour_votes(prompt, Paper(id="any", title=star.title, abstract=star.abstract))
+    # The same paper under its title, with an abstract that shares no word with the pool's copy.
+    votes = neighbour_votes(prompt, Paper(id="any", title=star.title, abstract="Tumour detection in scans."))
     # The star paper is left out, so the two health papers vote and theory gets only smoothing.
     assert votes["contribution"]["theory"] == pytest.approx(votes["contribution"]["position"])
 
@@ -124,8 +159,13 @@ def test_decide_overrules_an_unsure_model_when_the_neighbours_agree(tmp_path):
     assert decide(answer, {"topic": sure, "contribution": None}, prompt, paper).labels["topic"] == "science"
 
 
-def test_votes_are_part_of_the_hash_and_need_a_big_enough_pool(tmp_path):
+def test_votes_are_part_of_the_hash_and_need_a_big_enough_pool(tmp_path, monkeypatch):
+    from summariser import votes
+
     assert voting_prompt(tmp_path, vote_k=2).sha256 != voting_prompt(tmp_path, vote_k=1).sha256
+    before = voting_prompt(tmp_path).sha256
+    monkeypatch.setattr(votes, "VOTES_VERSION", "votes-changed")  # the way labels are decided
+    assert voting_prompt(tmp_path).sha256 != before
     assert voting_prompt(tmp_path, weight=1.0).sha256 != voting_prompt(tmp_path, weight=2.0).sha256
     with pytest.raises(PromptError, match="pool needs more than 3"):
         voting_prompt(tmp_path, vote_k=3)
