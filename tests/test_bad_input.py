@@ -143,7 +143,8 @@ def test_an_over_long_abstract_is_truncated_with_a_warning_in_its_row(tmp_path):
     assert long_row["error"] is None and long_row["labels"]["topic"] == "language"
     assert long_row["warning"].startswith(f"abstract truncated from {len(latex.strip()):,} to ")
     assert short_row["warning"] is None
-    assert len(sent) < MAX_ABSTRACT_CHARS + 5000  # the prompt around it is a few thousand characters
+    sentence = r"We prove \(\sum_{i=1}^{n} x_i^2 \leq \epsilon\) holds. "
+    assert 0 < sent.count(sentence) <= MAX_ABSTRACT_CHARS // len(sentence)  # only what fits was sent
     assert f"{path}:1: abstract truncated" in result.stderr
     assert "1 with a warning" in result.stderr
 

@@ -58,6 +58,8 @@ def test_embedded_model_summarises_three_abstracts_then_serves_them_from_cache(t
         assert row.error is None, row.error
         assert row.summary and "\n" not in row.summary and len(row.summary.split()) <= 35
         assert all(row.labels[f.name] in f.values for f in prompt.fields)
+        # The default version asks for alternatives, so every label has a confidence.
+        assert all(0 < row.confidence[f.name] <= 1 for f in prompt.fields), row.confidence
         assert row.usage.prompt_tokens > 0 and row.usage.completion_tokens > 0
 
     second = EmbeddedServer()
@@ -79,7 +81,7 @@ def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
     from summariser.render import render
     from summariser.schema import validate_answer
 
-    prompt = load_prompt(DEFAULT_VERSION)
+    prompt = load_prompt("fewshot-v1")  # no retrieved examples: every prompt has the same prefix
     papers = read_dump(str(SEED_DUMP)).papers[3:6]
     requests = [render(prompt, p, MODEL_NAME, "llama") for p in papers]
     weights = LazyGrammarLlama(model_path=str(model_path()), n_ctx=256, verbose=False)
