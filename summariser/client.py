@@ -216,7 +216,7 @@ def _merged(pairs: Iterable[tuple[str, float]]) -> dict[str, float] | None:
 
 def _logaddexp(a: float, b: float) -> float:
     high, low = max(a, b), min(a, b)
-    return high + math.log1p(math.exp(low - high))
+    return high if high == -math.inf else high + math.log1p(math.exp(low - high))
 
 
 def _one_line(text: str) -> str:

@@ -44,7 +44,9 @@ class GenerationParams(BaseModel):
     top_p: float | None = None
     stop: list[str] = []
     seed: int | None = None
-    logprobs: int | None = None  # 1: ask for token log-probabilities, for label confidence (completion API)
+    # Token log-probabilities, for label confidence: 1 the chosen token's, N >= 2 also the N most
+    # likely alternatives at each place (OpenAI's completions allow 5, its chat API 20).
+    logprobs: int | None = Field(default=None, ge=0, le=20)
 
 
 class OutputSpec(BaseModel):

@@ -24,7 +24,7 @@ from .schema import Answer
 # Bump when the way labels are decided changes (the smoothing, the combination, the model's
 # distribution in confidence.py): it is part of the hash of every version that votes, so their
 # cached answers are not reused.
-VOTES_VERSION = "votes-1"
+VOTES_VERSION = "votes-2"
 # Added to every value's summed similarity, so a value no neighbour has keeps some weight (a
 # neighbour's similarity is typically 0.1-0.3).
 SMOOTHING = 0.1

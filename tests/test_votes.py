@@ -32,14 +32,15 @@ def tokens(tops):
 def test_the_listed_alternatives_give_each_value_its_share():
     toks = tokens({6: {" language": 0.5, " society": 0.2, " ml": 0.1, " l": 0.1}, 10: {" method": 0.6, " empirical": 0.3}})
     dist = label_distributions(TEXT, toks, PROMPT, LABELS)
-    # " l" fits only language; " ml" only ml-methods; shares renormalised over the values.
-    assert dist["topic"]["language"] == pytest.approx(0.6 / 0.9)
-    assert dist["topic"]["society"] == pytest.approx(0.2 / 0.9)
-    assert dist["topic"]["ml-methods"] == pytest.approx(0.1 / 0.9)
-    assert dist["topic"]["health"] == 0.0 and sum(dist["topic"].values()) == pytest.approx(1.0)
-    assert dist["contribution"]["method"] == pytest.approx(2 / 3)
+    # " l" fits only language; " ml" only ml-methods; the 0.1 the list leaves out is shared by the
+    # five values it does not mention.
+    assert dist["topic"]["language"] == pytest.approx(0.6)
+    assert dist["topic"]["society"] == pytest.approx(0.2)
+    assert dist["topic"]["ml-methods"] == pytest.approx(0.1)
+    assert dist["topic"]["health"] == pytest.approx(0.02) and sum(dist["topic"].values()) == pytest.approx(1.0)
+    assert dist["contribution"]["method"] == pytest.approx(0.6) and dist["contribution"]["theory"] == pytest.approx(0.02)
     conf = label_confidence(TEXT, toks, PROMPT, LABELS)
-    assert conf == {"topic": pytest.approx(0.6 / 0.9), "contribution": pytest.approx(2 / 3)}
+    assert conf == {"topic": pytest.approx(0.6), "contribution": pytest.approx(0.6)}
 
 
 def test_a_fragment_that_starts_several_values_counts_for_none():
@@ -59,6 +60,14 @@ def test_the_chosen_value_weighs_the_tokens_it_was_written_with():
     toks[4] = TokenLogprob(offsets[4], math.log(0.5), {" s": math.log(0.5), " language": math.log(0.4), " science": math.log(0.1)})
     dist = label_distributions(text, toks, PROMPT, {"topic": "science", "contribution": "method"})["topic"]
     assert dist["science"] == pytest.approx((0.4 + 0.1) / 0.9) and dist["language"] == pytest.approx(0.4 / 0.9)
+
+
+def test_alternatives_that_name_no_other_value_are_no_distribution():
+    # " s" starts science and society: nothing is said about any value but language, so the
+    # confidence is the product (0.3), not a certain 1.0 the neighbours could never move.
+    toks = tokens({6: {" language": 0.3, " s": 0.7}})
+    assert label_distributions(TEXT, toks, PROMPT, LABELS)["topic"] is None
+    assert label_confidence(TEXT, toks, PROMPT, LABELS)["topic"] == pytest.approx(0.3)
 
 
 def test_one_listed_token_is_no_distribution():
