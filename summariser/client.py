@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
 
 import httpx2
+import numpy as np
 import openai
 
 from .confidence import TokenLogprob
@@ -210,13 +210,8 @@ def _merged(pairs: Iterable[tuple[str, float]]) -> dict[str, float] | None:
     """Alternatives by text (None if none); two tokens that spell the same text add up."""
     out: dict[str, float] = {}
     for text, logprob in pairs:
-        out[text] = _logaddexp(out[text], logprob) if text in out else logprob
+        out[text] = float(np.logaddexp(out[text], logprob)) if text in out else logprob
     return out or None
-
-
-def _logaddexp(a: float, b: float) -> float:
-    high, low = max(a, b), min(a, b)
-    return high if high == -math.inf else high + math.log1p(math.exp(low - high))
 
 
 def _one_line(text: str) -> str:

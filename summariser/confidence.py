@@ -6,8 +6,9 @@ alternatives at its place. Where two or more alternatives are listed, a label fi
 distribution over its values: the chosen value weighs the probability of the tokens that spell
 it, every other alternative at the value's first token that starts exactly one value weighs for
 that value, the probability the list leaves out is shared by the values it does not mention, and
-the weights are renormalised over the values. The label's confidence is its share. Otherwise the confidence is the product of the probabilities of
-the tokens that spell the chosen value; without log-probabilities, None.
+the weights are renormalised over the values. The label's confidence is its share. Otherwise
+the confidence is the product of the probabilities of the tokens that spell the chosen value;
+without log-probabilities, None.
 
 Normalising over the values, rather than over every token the grammar allows there (fragments
 such as " s" included), ranks right answers above wrong ones better: with fewshot-v2's answers to
@@ -49,10 +50,18 @@ def label_distributions(
     return out
 
 
-def label_confidence(text: str, tokens: list[TokenLogprob] | None, prompt: PromptVersion, labels: dict[str, str]) -> dict[str, float | None]:
-    """Each label field's confidence in [0, 1], or None where it cannot be told."""
+def label_confidence(
+    text: str,
+    tokens: list[TokenLogprob] | None,
+    prompt: PromptVersion,
+    labels: dict[str, str],
+    distributions: dict[str, dict[str, float] | None] | None = None,
+) -> dict[str, float | None]:
+    """Each label field's confidence in [0, 1], or None where it cannot be told (distributions:
+    label_distributions of the same answer, if the caller has them already)."""
     out: dict[str, float | None] = {f.name: None for f in prompt.fields}
-    distributions = label_distributions(text, tokens, prompt, labels)
+    if distributions is None:
+        distributions = label_distributions(text, tokens, prompt, labels)
     for f in prompt.fields:
         dist = distributions[f.name]
         if dist is not None:

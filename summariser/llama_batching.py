@@ -116,7 +116,7 @@ class BatchEngine:
                 f"the prompt has {len(tokens)} tokens and up to {max_tokens} more were asked for; "
                 f"the context holds {self.tokens_per_slot}"
             )
-        sampler = LazyGrammarSampler(self._vocab, self.llama.n_vocab(), grammar, penalties, self.llama.last_n_tokens_size, logprobs > 0, logprobs)
+        sampler = LazyGrammarSampler(self._vocab, self.llama.n_vocab(), grammar, penalties, self.llama.last_n_tokens_size, logprobs)
         job = _Job(tokens=tokens, max_tokens=max_tokens, stop=stop, sampler=sampler, want_logprobs=logprobs)
         with self._cv:
             self._queue.append(job)

@@ -33,8 +33,9 @@ class LazyGrammarSampler:
     Has the interface llama_cpp.Llama expects of its sampler: sample(ctx, idx) -> token, which
     also advances the grammar, as llama_sampler_sample does. With logprobs, each sample also sets
     last_logprob: the chosen token's log-probability among the tokens the grammar allows (within
-    the TOP_CANDIDATES most likely), or among all tokens without a grammar; with top > 0, also
-    last_top: the `top` most likely of those tokens and their log-probabilities, best first.
+    the TOP_CANDIDATES most likely), or among all tokens without a grammar, and last_top: the
+    `logprobs` most likely of those tokens and their log-probabilities, best first (as OpenAI's
+    logprobs: 0 none, N the chosen token's and N alternatives).
     """
 
     def __init__(
@@ -44,8 +45,7 @@ class LazyGrammarSampler:
         grammar: llama_cpp.LlamaGrammar | None,
         penalties: dict[str, float],
         last_n: int = 64,
-        logprobs: bool = False,
-        top: int = 0,
+        logprobs: int = 0,
     ) -> None:
         self._grammar = None
         if grammar is not None:
@@ -55,8 +55,8 @@ class LazyGrammarSampler:
         self._n_vocab = n_vocab
         self._penalties = penalties
         self._history: deque[int] = deque(maxlen=last_n)
-        self._logprobs = logprobs or top > 0
-        self._top = top
+        self._logprobs = logprobs > 0
+        self._top = logprobs
         self.last_logprob: float | None = None
         self.last_top: list[tuple[int, float]] = []
 

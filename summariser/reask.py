@@ -42,7 +42,8 @@ def ask(client: ModelClient, request: Request, prompt: PromptVersion, paper: Pap
             reason = str(exc)
             current = reask_request(request, prompt, paper, completion.text, reason)
             continue
-        answer.confidence = label_confidence(completion.text, completion.logprobs, prompt, answer.labels)
-        answer = decide(answer, label_distributions(completion.text, completion.logprobs, prompt, answer.labels), prompt, paper)
+        distributions = label_distributions(completion.text, completion.logprobs, prompt, answer.labels)
+        answer.confidence = label_confidence(completion.text, completion.logprobs, prompt, answer.labels, distributions)
+        answer = decide(answer, distributions, prompt, paper)
         return Outcome(answer=answer, error=None, usage=usage)
     return Outcome(answer=None, error=f"invalid answer after {max_reasks + 1} tries: {reason}", usage=usage)
