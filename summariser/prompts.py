@@ -72,6 +72,10 @@ class Retrieval(BaseModel):
     # `vote_weight` is the exponent of the votes' share in that product: 0 ignores them.
     vote_k: int = Field(default=0, ge=0, le=100)
     vote_weight: float = Field(default=1.0, ge=0)
+    # Whether retrieved examples show their summaries. A small model copies whole phrases from the
+    # summaries of similar papers into its own; false shows title and labels only, which still
+    # tells the model how such papers are labelled (completion versions with line answers only).
+    example_summaries: bool = True
 
 
 class PromptVersion(BaseModel):
@@ -95,6 +99,8 @@ class PromptVersion(BaseModel):
     def _examples_use_allowed_values(self) -> "PromptVersion":
         if self.pool and self.retrieval is None:
             raise ValueError("a pool is only used with [retrieval]")
+        if self.retrieval and not self.retrieval.example_summaries and (self.api, self.output.format) != ("completion", "lines"):
+            raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         names = [f.name for f in self.fields]
         if "summary" in names or len(set(names)) != len(names):
             raise ValueError(f"field names must be unique and not 'summary': {names}")
@@ -174,6 +180,7 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         # hash (and their cached answers).
         retrieval = prompt.retrieval
         unused = {"vote_k", "vote_weight"} if not retrieval.vote_k else set()
+        unused |= {"example_summaries"} if retrieval.example_summaries else set()
         settings = retrieval.model_dump_json(exclude=unused)
         parts = [sha, file_sha256(pool_path), settings, RETRIEVAL_VERSION]
         if retrieval.vote_k:

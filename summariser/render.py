@@ -51,8 +51,12 @@ def _paper_block(title: str, abstract: str) -> str:
     return f"Title: {title}\nAbstract: {abstract}\n" if abstract else f"Title: {title}\n"
 
 
+def _label_lines(ex: Example, prompt: PromptVersion) -> str:
+    return "\n".join(f"{line_key(f.name)}: {ex.labels[f.name]}" for f in prompt.fields)
+
+
 def _answer_lines(ex: Example, prompt: PromptVersion) -> str:
-    return f" {ex.summary}\n" + "\n".join(f"{line_key(f.name)}: {ex.labels[f.name]}" for f in prompt.fields)
+    return f" {ex.summary}\n" + _label_lines(ex, prompt)
 
 
 def _answer_json(ex: Example, prompt: PromptVersion) -> str:
@@ -98,8 +102,10 @@ def _cut_words(text: str, words: int) -> str:
 def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
     """The text a completion-style model continues: header, worked examples (fixed, then those
     retrieved for this paper), then the paper."""
+    with_summary = prompt.retrieval is None or prompt.retrieval.example_summaries
     retrieved = "".join(
-        _paper_block(ex.title, ex.abstract) + "Summary:" + _answer_lines(ex, prompt) + "\n\n" for ex in retrieved_examples(prompt, paper)
+        _paper_block(ex.title, ex.abstract) + ("Summary:" + _answer_lines(ex, prompt) if with_summary else _label_lines(ex, prompt)) + "\n\n"
+        for ex in retrieved_examples(prompt, paper)
     )
     last = _input_block(paper)
     if reask:

@@ -4,11 +4,13 @@ pool is part of the prompt version's hash."""
 import json
 import shutil
 
+import pytest
+
 from summariser import prompts
 from summariser.client import ModelClient
 from summariser.evaluate import evaluate
 from summariser.gold import load_gold
-from summariser.prompts import Example, load_prompt
+from summariser.prompts import Example, PromptError, load_prompt
 from summariser.records import Paper, read_dump
 from summariser.render import render, retrieved_examples
 from summariser.retrieval import ExampleIndex
@@ -104,3 +106,20 @@ def test_eval_never_shows_a_paper_its_own_gold_answer(tmp_path):
         # ...while the fixed examples and 4 other papers' labels are there.
         assert body["prompt"].count("\nTopic: ") == len(prompt.examples) + prompt.retrieval.k
 
+
+
+def test_example_summaries_setting_is_in_the_hash_only_when_used_and_refused_for_chat(tmp_path):
+    (tmp_path / "pools").mkdir()
+    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
+    src = (prompts.prompts_dir() / "fewshot-v3.toml").read_text()
+    variants = {}
+    for name, extra in (("default", ""), ("true", "example_summaries = true\n"), ("false", "example_summaries = false\n")):
+        (tmp_path / f"{name}.toml").write_text(src.replace("example_words = 0\n", "example_words = 0\n" + extra))
+        variants[name] = load_prompt(str(tmp_path / f"{name}.toml"))
+    # Left at its default, the setting leaves the hash alone: fewshot-v3 keeps its cached answers.
+    assert variants["false"].sha256 not in {variants["default"].sha256, variants["true"].sha256}
+    assert variants["default"].sha256 == load_prompt("fewshot-v3").sha256
+    chat = (prompts.prompts_dir() / "chat-v1.toml").read_text()
+    (tmp_path / "chat.toml").write_text(chat + '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_summaries = false\n')
+    with pytest.raises(PromptError, match="example_summaries = false needs api = 'completion'"):
+        load_prompt(str(tmp_path / "chat.toml"))
