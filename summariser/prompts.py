@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
-DEFAULT_VERSION = "fewshot-v3"
+DEFAULT_VERSION = "fewshot-v4"
 LOCK_NAME = "versions.lock"
 
 

@@ -108,6 +108,23 @@ def test_eval_never_shows_a_paper_its_own_gold_answer(tmp_path):
 
 
 
+def test_without_example_summaries_retrieved_papers_show_title_and_labels_only():
+    """fewshot-v4 shows its neighbours' labels but none of their summaries, which the model copied."""
+    prompt = load_prompt("fewshot-v4")
+    assert prompt.retrieval is not None and not prompt.retrieval.example_summaries
+    paper = read_dump(str(SEED_DUMP)).papers[0]
+    examples = retrieved_examples(prompt, paper)
+    text = render(prompt, paper, "m", "llama").prompt
+    assert len(examples) == prompt.retrieval.k
+    for ex in examples:
+        labels = "\n".join(f"{k.capitalize()}: {v}" for k, v in ex.labels.items())
+        assert f"Title: {ex.title}\n{labels}\n\n" in text
+        assert ex.summary not in text
+    # The fixed worked examples keep their summaries; the paper's own "Summary:" ends the prompt.
+    assert text.count("Summary:") == len(prompt.examples) + 1
+    assert all(ex.summary in text for ex in prompt.examples)
+
+
 def test_example_summaries_setting_is_in_the_hash_only_when_used_and_refused_for_chat(tmp_path):
     (tmp_path / "pools").mkdir()
     shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
