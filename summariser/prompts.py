@@ -99,7 +99,8 @@ class PromptVersion(BaseModel):
     def _examples_use_allowed_values(self) -> "PromptVersion":
         if self.pool and self.retrieval is None:
             raise ValueError("a pool is only used with [retrieval]")
-        if self.retrieval and not self.retrieval.example_summaries and (self.api, self.output.format) != ("completion", "lines"):
+        lines_completion = (self.api, self.output.format) == ("completion", "lines")
+        if self.retrieval and not self.retrieval.example_summaries and not lines_completion:
             raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         names = [f.name for f in self.fields]
         if "summary" in names or len(set(names)) != len(names):
@@ -176,8 +177,8 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         # part of the version: changing any of them changes the hash, as editing the file would.
         from .retrieval import RETRIEVAL_VERSION
 
-        # Settings added after fewshot-v2 are left out while unused, so older versions keep their
-        # hash (and their cached answers).
+        # Settings added after fewshot-v2 are left out while unused or at their default, so older
+        # versions keep their hash (and their cached answers).
         retrieval = prompt.retrieval
         unused = {"vote_k", "vote_weight"} if not retrieval.vote_k else set()
         unused |= {"example_summaries"} if retrieval.example_summaries else set()

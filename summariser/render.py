@@ -99,14 +99,17 @@ def _cut_words(text: str, words: int) -> str:
     return " ".join(parts[:words]) + (" ..." if 0 < words < len(parts) else "")
 
 
+def _retrieved_block(ex: Example, prompt: PromptVersion) -> str:
+    # With example_summaries = false the summary is left out: a small model copies from it.
+    assert prompt.retrieval is not None
+    answer = "Summary:" + _answer_lines(ex, prompt) if prompt.retrieval.example_summaries else _label_lines(ex, prompt)
+    return _paper_block(ex.title, ex.abstract) + answer + "\n\n"
+
+
 def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = None) -> str:
     """The text a completion-style model continues: header, worked examples (fixed, then those
-    retrieved for this paper), then the paper."""
-    with_summary = prompt.retrieval is None or prompt.retrieval.example_summaries
-    retrieved = "".join(
-        _paper_block(ex.title, ex.abstract) + ("Summary:" + _answer_lines(ex, prompt) if with_summary else _label_lines(ex, prompt)) + "\n\n"
-        for ex in retrieved_examples(prompt, paper)
-    )
+    retrieved for this paper, without their summaries where the version says so), then the paper."""
+    retrieved = "".join(_retrieved_block(ex, prompt) for ex in retrieved_examples(prompt, paper))
     last = _input_block(paper)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"

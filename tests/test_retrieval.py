@@ -107,7 +107,6 @@ def test_eval_never_shows_a_paper_its_own_gold_answer(tmp_path):
         assert body["prompt"].count("\nTopic: ") == len(prompt.examples) + prompt.retrieval.k
 
 
-
 def test_without_example_summaries_retrieved_papers_show_title_and_labels_only():
     """fewshot-v4 shows its neighbours' labels but none of their summaries, which the model copied."""
     prompt = load_prompt("fewshot-v4")
@@ -117,26 +116,36 @@ def test_without_example_summaries_retrieved_papers_show_title_and_labels_only()
     text = render(prompt, paper, "m", "llama").prompt
     assert len(examples) == prompt.retrieval.k
     for ex in examples:
-        labels = "\n".join(f"{k.capitalize()}: {v}" for k, v in ex.labels.items())
-        assert f"Title: {ex.title}\n{labels}\n\n" in text
+        assert f"Title: {ex.title}\nTopic: {ex.labels['topic']}\nContribution: {ex.labels['contribution']}\n\n" in text
         assert ex.summary not in text
     # The fixed worked examples keep their summaries; the paper's own "Summary:" ends the prompt.
     assert text.count("Summary:") == len(prompt.examples) + 1
     assert all(ex.summary in text for ex in prompt.examples)
 
 
-def test_example_summaries_setting_is_in_the_hash_only_when_used_and_refused_for_chat(tmp_path):
+def test_without_example_summaries_a_shown_abstract_is_still_followed_by_labels_only(tmp_path):
     (tmp_path / "pools").mkdir()
     shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
-    src = (prompts.prompts_dir() / "fewshot-v3.toml").read_text()
-    variants = {}
-    for name, extra in (("default", ""), ("true", "example_summaries = true\n"), ("false", "example_summaries = false\n")):
-        (tmp_path / f"{name}.toml").write_text(src.replace("example_words = 0\n", "example_words = 0\n" + extra))
-        variants[name] = load_prompt(str(tmp_path / f"{name}.toml"))
-    # Left at its default, the setting leaves the hash alone: fewshot-v3 keeps its cached answers.
-    assert variants["false"].sha256 not in {variants["default"].sha256, variants["true"].sha256}
-    assert variants["default"].sha256 == load_prompt("fewshot-v3").sha256
+    src = (prompts.prompts_dir() / "fewshot-v4.toml").read_text().replace("example_words = 0\n", "example_words = 5\n")
+    (tmp_path / "mine.toml").write_text(src.replace('version = "fewshot-v4"', 'version = "mine"'))
+    prompt = load_prompt(str(tmp_path / "mine.toml"))
+    paper = read_dump(str(SEED_DUMP)).papers[0]
+    text = render(prompt, paper, "m", "llama").prompt
+    for ex in retrieved_examples(prompt, paper):
+        assert f"Title: {ex.title}\nAbstract: {ex.abstract}\nTopic: {ex.labels['topic']}\n" in text
+    assert text.count("Summary:") == len(prompt.examples) + 1
+
+
+def test_example_summaries_leaves_older_hashes_alone_and_is_refused_where_examples_are_whole_answers(tmp_path):
+    # At its default the setting is not part of the hash: fewshot-v3 still has its released hash.
+    assert load_prompt("fewshot-v3").sha256 == prompts.read_lock()["fewshot-v3"]
+    (tmp_path / "pools").mkdir()
+    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
+    retrieval = '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_summaries = false\n'
     chat = (prompts.prompts_dir() / "chat-v1.toml").read_text()
-    (tmp_path / "chat.toml").write_text(chat + '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_summaries = false\n')
-    with pytest.raises(PromptError, match="example_summaries = false needs api = 'completion'"):
-        load_prompt(str(tmp_path / "chat.toml"))
+    json_completion = (prompts.prompts_dir() / "fewshot-v1.toml").read_text().replace('format = "lines"', 'format = "json"')
+    assert 'format = "json"' in json_completion
+    for name, src in (("chat", chat), ("json", json_completion)):
+        (tmp_path / f"{name}.toml").write_text(src + retrieval)
+        with pytest.raises(PromptError, match="example_summaries = false needs api = 'completion'"):
+            load_prompt(str(tmp_path / f"{name}.toml"))
