@@ -55,8 +55,7 @@ class LazyGrammarSampler:
         self._n_vocab = n_vocab
         self._penalties = penalties
         self._history: deque[int] = deque(maxlen=last_n)
-        self._logprobs = logprobs > 0
-        self._top = logprobs
+        self._top = logprobs  # 0: no log-probabilities
         self.last_logprob: float | None = None
         self.last_top: list[tuple[int, float]] = []
 
@@ -91,18 +90,17 @@ class LazyGrammarSampler:
         logits = self._penalise(raw)
         token = int(np.argmax(logits))
         if self._grammar is None:
-            if self._logprobs:
+            if self._top:
                 norm = _logsumexp(logits)
                 self.last_logprob = float(logits[token] - norm)
-                if self._top:
-                    best = np.argpartition(logits, -self._top)[-self._top :]
-                    best = best[np.argsort(-logits[best], kind="stable")]
-                    self.last_top = [(int(t), float(logits[t] - norm)) for t in best]
+                best = np.argpartition(logits, -self._top)[-self._top :]
+                best = best[np.argsort(-logits[best], kind="stable")]
+                self.last_top = [(int(t), float(logits[t] - norm)) for t in best]
             self._history.append(token)
             return token
         top = verdict = None
         rejected = bool(np.isneginf(self._allowed(np.array([token], np.int32), logits[[token]])[0]))
-        if rejected or self._logprobs:
+        if rejected or self._top:
             top = np.argpartition(logits, -TOP_CANDIDATES)[-TOP_CANDIDATES:]
             top = top[np.argsort(-logits[top], kind="stable")]
             verdict = self._allowed(top.astype(np.int32), logits[top])
@@ -113,15 +111,14 @@ class LazyGrammarSampler:
             else:
                 every = np.arange(self._n_vocab, dtype=np.int32)
                 token = int(np.argmax(self._allowed(every, logits)))
-        if self._logprobs and verdict is not None:
+        if self._top and verdict is not None:
             allowed = verdict[~np.isneginf(verdict)]
             if token not in top:  # found only in the full vocabulary: the one allowed token seen
                 allowed = np.append(allowed, logits[token])
             norm = _logsumexp(allowed)
             self.last_logprob = float(logits[token] - norm)
-            if self._top:
-                ok = np.flatnonzero(~np.isneginf(verdict))[: self._top]  # top is sorted best first
-                self.last_top = [(int(top[i]), float(logits[top[i]] - norm)) for i in ok] or [(token, self.last_logprob)]
+            ok = np.flatnonzero(~np.isneginf(verdict))[: self._top]  # top is sorted best first
+            self.last_top = [(int(top[i]), float(logits[top[i]] - norm)) for i in ok] or [(token, self.last_logprob)]
         C.llama_sampler_accept(self._grammar, token)
         self._history.append(token)
         return token

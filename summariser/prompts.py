@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import threading
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
@@ -92,7 +93,7 @@ class PromptVersion(BaseModel):
     retrieval: Retrieval | None = None
     sha256: str = ""  # of the file's bytes (and the pool's, with retrieval), filled in by load_prompt
     pool: list[Example] = []  # the retrieval pool, read by load_prompt
-    # Text derived from the version and identical for every paper (see render.py), built once.
+    # Values derived from the version and identical for every paper, built once (see derived).
     _derived: dict[str, object] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -119,6 +120,18 @@ class PromptVersion(BaseModel):
             if f.name == name:
                 return f
         raise KeyError(name)
+
+    def derived(self, name: str, build: Callable[["PromptVersion"], Any]) -> Any:
+        """A value computed from this version alone (the static prompt prefix, the grammar, the
+        retrieval index), built on first use. Worker threads ask at once on the first papers:
+        it is built once."""
+        with _DERIVING:
+            if name not in self._derived:
+                self._derived[name] = build(self)
+        return self._derived[name]
+
+
+_DERIVING = threading.Lock()
 
 
 def prompts_dir() -> Path:
@@ -169,8 +182,8 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         raise PromptError(f"{path}: {where}: {first['msg']}") from None
     if prompt.version != path.stem and directory is None and path.parent == prompts_dir():
         raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
-    if prompt.retrieval and len(prompt.pool) <= max(prompt.retrieval.k, prompt.retrieval.vote_k):
-        most = max(prompt.retrieval.k, prompt.retrieval.vote_k)
+    most = max(prompt.retrieval.k, prompt.retrieval.vote_k) if prompt.retrieval else 0
+    if prompt.retrieval and len(prompt.pool) <= most:
         raise PromptError(f"{pool_path}: the pool needs more than {most} examples (k, vote_k)")
     if prompt.retrieval and pool_path is not None:
         # The pool, the retrieval settings (defaults included) and the way examples are chosen are

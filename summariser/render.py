@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -63,14 +63,6 @@ def _answer_json(ex: Example, prompt: PromptVersion) -> str:
     return json.dumps({"summary": ex.summary, **{f.name: ex.labels[f.name] for f in prompt.fields}})
 
 
-def _derived(prompt: PromptVersion, name: str, build: Callable[[PromptVersion], Any]) -> Any:
-    """A per-version constant (the static prompt prefix, the grammar), built on first use."""
-    memo = prompt._derived
-    if name not in memo:
-        memo[name] = build(prompt)
-    return memo[name]
-
-
 def _completion_prefix(prompt: PromptVersion) -> str:
     parts = [prompt.instructions.strip(), _definitions(prompt)]
     for ex in prompt.examples:
@@ -113,7 +105,7 @@ def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = N
     last = _input_block(paper)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"
-    return _derived(prompt, "completion_prefix", _completion_prefix) + retrieved + last + "Summary:"
+    return prompt.derived("completion_prefix", _completion_prefix) + retrieved + last + "Summary:"
 
 
 def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
@@ -150,7 +142,7 @@ def render(prompt: PromptVersion, paper: Paper, model: str, constrain: str = "no
     common = dict(model=model, prompt_version=prompt.version, prompt_sha256=prompt.sha256, params=params)
     if prompt.api == "completion":
         wants_grammar = constrain in ("llama", "mixed") and prompt.output.format == "lines"
-        grammar = _derived(prompt, "grammar", gbnf_grammar) if wants_grammar else None
+        grammar = prompt.derived("grammar", gbnf_grammar) if wants_grammar else None
         return Request(api="completion", prompt=completion_prompt(prompt, paper), grammar=grammar, **common)
     response_format = None
     if prompt.output.format == "json" and constrain == "llama":

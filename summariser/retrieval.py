@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import unicodedata
 from typing import Sequence
 
@@ -59,13 +58,8 @@ class ExampleIndex:
 
 def pool_index(prompt: PromptVersion) -> ExampleIndex:
     """The index over a prompt version's pool, built on first use (the version must have one)."""
-    with _BUILDING:  # worker threads ask at once on the first papers: build it once
-        if "index" not in prompt._derived:
-            prompt._derived["index"] = ExampleIndex(prompt.pool)
-    return prompt._derived["index"]  # type: ignore[return-value]
-
-
-_BUILDING = threading.Lock()
+    index: ExampleIndex = prompt.derived("index", lambda p: ExampleIndex(p.pool))
+    return index
 
 
 def _text(title: str, abstract: str) -> str:
