@@ -58,7 +58,7 @@ timeout_option = click.option(
 cache_dir_option = click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help=f"Cache folder [env SUMMARISER_CACHE_DIR; default {default_cache_dir()}].",
+    help=f"Cache folder, for answers and (in its embeddings/ folder) paper embeddings [env SUMMARISER_CACHE_DIR; default {default_cache_dir()}].",
 )
 
 

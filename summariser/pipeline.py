@@ -10,7 +10,8 @@ from typing import Iterable, Iterator
 
 import diskcache
 
-from .cache import CachedAnswer, ResponseCache
+from . import embeddings
+from .cache import CachedAnswer, ResponseCache, default_cache_dir
 from .client import FatalModelError, ModelClient, RequestError
 from .embedded import EmbeddedModelError
 from .prompts import PromptVersion
@@ -19,6 +20,7 @@ from .records import Paper
 from .render import Request, render
 from .retry import Breaker
 from .schema import Answer, Row, Usage
+from .votes import embed_ahead, uses_embeddings
 from .workers import ProcessPool, processes_for
 
 
@@ -138,6 +140,15 @@ def summarise(
     client's breaker opens (papers failing in a row), the remaining papers get an error row
     without a call.
     """
+    if uses_embeddings(prompt):
+        # Kept beside the answers: the same folder, the same privacy, the same `--cache-dir`.
+        embeddings.use_store((cache.directory if cache is not None else default_cache_dir()) / "embeddings")
+        # Embedding competes with the model for the same cores, so it is done first, in one pass,
+        # for the papers the cache has no answer for (a fully cached run embeds nothing).
+        papers = list(papers)
+        to_send = [p for p in papers if _lookup(p, prompt, client, cache)[1] is None]
+        if to_send:
+            embed_ahead(prompt, to_send)
     breaker = client.breaker
     calls: _ThreadCalls | ProcessPool | None = None
     # Rows ready to go out, or model calls still running, in input order.

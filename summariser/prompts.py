@@ -77,6 +77,9 @@ class Retrieval(BaseModel):
     # summaries of similar papers into its own; false shows title and labels only, which still
     # tells the model how such papers are labelled (completion versions with line answers only).
     example_summaries: bool = True
+    # How the voting neighbours are found: TF-IDF like the shown examples, or the embedded model's
+    # embeddings (embeddings.py), which find papers on the same subject in other words.
+    vote_similarity: Literal["tfidf", "embedding"] = "tfidf"
 
 
 class PromptVersion(BaseModel):
@@ -101,6 +104,8 @@ class PromptVersion(BaseModel):
         if self.pool and self.retrieval is None:
             raise ValueError("a pool is only used with [retrieval]")
         lines_completion = (self.api, self.output.format) == ("completion", "lines")
+        if self.retrieval and self.retrieval.vote_similarity != "tfidf" and not self.retrieval.vote_k:
+            raise ValueError("retrieval.vote_similarity needs vote_k > 0 (it only finds the voting neighbours)")
         if self.retrieval and not self.retrieval.example_summaries and not lines_completion:
             raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         names = [f.name for f in self.fields]
@@ -195,12 +200,17 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         retrieval = prompt.retrieval
         unused = {"vote_k", "vote_weight"} if not retrieval.vote_k else set()
         unused |= {"example_summaries"} if retrieval.example_summaries else set()
+        unused |= {"vote_similarity"} if retrieval.vote_similarity == "tfidf" else set()
         settings = retrieval.model_dump_json(exclude=unused)
         parts = [sha, file_sha256(pool_path), settings, RETRIEVAL_VERSION]
         if retrieval.vote_k:
             from .votes import VOTES_VERSION
 
             parts.append(VOTES_VERSION)
+        if retrieval.vote_similarity == "embedding":
+            from .embeddings import EMBEDDING_VERSION
+
+            parts.append(EMBEDDING_VERSION)
         sha = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     prompt.sha256 = sha
     return prompt

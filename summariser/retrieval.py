@@ -1,4 +1,5 @@
-"""Choosing few-shot examples per paper: the pool's papers most similar to it, by TF-IDF.
+"""Choosing few-shot examples per paper: the pool's papers most similar to it, by TF-IDF (or,
+for neighbour votes, by the embedded model's embeddings: embeddings.py).
 
 A small model labels much like the papers it is shown, so showing it the most similar labelled
 papers, rather than a fixed handful, is where most of its accuracy comes from. TF-IDF cosine
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -37,14 +38,18 @@ class ExampleIndex:
         self._keys = [_identity(ex.title, ex.abstract) for ex in self.pool]
         self._vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english")
         self._matrix = self._vectorizer.fit_transform([_text(ex.title, ex.abstract) for ex in self.pool])
+        # The pool's embeddings centred on their mean and made unit length, and that mean; on first use.
+        self._embedded: tuple[np.ndarray, np.ndarray] | None = None
 
-    def neighbours(self, paper: Paper, k: int) -> list[tuple[Example, float]]:
+    def neighbours(self, paper: Paper, k: int, by: Literal["tfidf", "embedding"] = "tfidf") -> list[tuple[Example, float]]:
         """The k pool examples most similar to paper, most similar first, with their cosine
-        similarity. The paper itself is never among them (same title, same abstract, or
-        near-identical text), so an eval cannot show a paper its own answer."""
-        scores = (self._matrix @ self._vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
+        similarity (of TF-IDF vectors, or of embeddings). The paper itself is never among them
+        (same title, same abstract, or near-identical text), so an eval cannot show a paper its
+        own answer."""
+        tfidf = (self._matrix @ self._vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
         own = _identity(paper.title, paper.abstract) | {paper.id}
-        allowed = np.array([not (keys & own) for keys in self._keys]) & (scores < SAME_PAPER_SIMILARITY)
+        allowed = np.array([not (keys & own) for keys in self._keys]) & (tfidf < SAME_PAPER_SIMILARITY)
+        scores = self._embedding_scores(paper) if by == "embedding" else tfidf
         candidates = np.flatnonzero(allowed)
         # Most similar first; ties keep pool order, so the choice is the same on every run.
         ranked = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
@@ -55,11 +60,37 @@ class ExampleIndex:
         sits next to the paper in the prompt."""
         return [ex for ex, _ in reversed(self.neighbours(paper, k))]
 
+    def embed_ahead(self, papers: Sequence[Paper] = ()) -> None:
+        """Embed the pool and these papers now, in one pass (stored for later calls): while the
+        model answers, embedding would compete with it for the same cores."""
+        from .embeddings import embed, embedding_text
+
+        pool_texts = [embedding_text(ex.title, ex.abstract) for ex in self.pool]
+        rows = embed(pool_texts + [embedding_text(p.title, p.abstract) for p in papers])[: len(pool_texts)]
+        if self._embedded is None:
+            self._embedded = _unit(rows - rows.mean(axis=0)), rows.mean(axis=0)
+
+    def _embedding_scores(self, paper: Paper) -> np.ndarray:
+        from .embeddings import embed, embedding_text
+
+        if self._embedded is None:
+            self.embed_ahead()
+        assert self._embedded is not None
+        pool, mean = self._embedded
+        # Centred on the pool's mean: every text shares a large common direction in the model's
+        # hidden states, which would otherwise make all papers look alike.
+        query = _unit(embed([embedding_text(paper.title, paper.abstract)]) - mean)
+        return (pool @ query.T).ravel()
+
 
 def pool_index(prompt: PromptVersion) -> ExampleIndex:
     """The index over a prompt version's pool, built on first use (the version must have one)."""
     index: ExampleIndex = prompt.derived("index", lambda p: ExampleIndex(p.pool))
     return index
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def _text(title: str, abstract: str) -> str:

@@ -2,7 +2,8 @@
 
 A prompt version with `vote_k` in its [retrieval] section decides each label from two opinions:
 the model's probability for each value (confidence.label_distributions) and the labels of the
-vote_k pool papers most similar to the paper, each counted with its TF-IDF similarity. The
+vote_k pool papers most similar to the paper, each counted with its similarity (TF-IDF, or the
+embedded model's embeddings with `vote_similarity = "embedding"`). The
 value chosen maximises
 
     p_model(value) * share(value) ** vote_weight,   share = (votes + SMOOTHING) / total,
@@ -15,6 +16,8 @@ confidence stay the model's.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 from .prompts import PromptVersion
 from .records import Paper
@@ -35,15 +38,26 @@ def neighbour_votes(prompt: PromptVersion, paper: Paper) -> dict[str, dict[str, 
     vote_k nearest pool papers (smoothed, summing to 1); empty without votes."""
     if prompt.retrieval is None or not prompt.retrieval.vote_k:
         return {}
-    neighbours = pool_index(prompt).neighbours(paper, prompt.retrieval.vote_k)
+    neighbours = pool_index(prompt).neighbours(paper, prompt.retrieval.vote_k, by=prompt.retrieval.vote_similarity)
     out: dict[str, dict[str, float]] = {}
     for f in prompt.fields:
         weights = dict.fromkeys(f.values, SMOOTHING)
         for example, similarity in neighbours:
-            weights[example.labels[f.name]] += similarity
+            weights[example.labels[f.name]] += max(similarity, 0.0)  # a centred embedding's can be negative
         total = sum(weights.values())
         out[f.name] = {v: w / total for v, w in weights.items()}
     return out
+
+
+def uses_embeddings(prompt: PromptVersion) -> bool:
+    """Whether this version finds its voting neighbours by embeddings."""
+    return prompt.retrieval is not None and bool(prompt.retrieval.vote_k) and prompt.retrieval.vote_similarity == "embedding"
+
+
+def embed_ahead(prompt: PromptVersion, papers: Sequence[Paper]) -> None:
+    """Embed the pool and these papers in one pass, if this version's votes use embeddings."""
+    if uses_embeddings(prompt):
+        pool_index(prompt).embed_ahead(papers)
 
 
 def combine(model: dict[str, float], votes: dict[str, float], weight: float) -> dict[str, float]:
@@ -58,6 +72,8 @@ def combine(model: dict[str, float], votes: dict[str, float], weight: float) -> 
 def decide(answer: Answer, distributions: dict[str, dict[str, float] | None], prompt: PromptVersion, paper: Paper) -> Answer:
     """The answer with each label (and its confidence) decided by the model's distribution and
     the neighbours' votes; labels without a distribution are left as the model gave them."""
+    if all(model is None for model in distributions.values()):
+        return answer  # nothing to combine the votes with: spare finding the neighbours
     votes = neighbour_votes(prompt, paper)
     labels, confidence = dict(answer.labels), dict(answer.confidence)
     for name, model in distributions.items():

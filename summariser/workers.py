@@ -16,8 +16,10 @@ import queue
 import signal
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from . import embeddings
 from .cache import ResponseCache
 from .client import FatalModelError, ModelClient
 from .prompts import PromptVersion
@@ -37,7 +39,16 @@ def processes_for(concurrency: int, client: ModelClient) -> int:
     return min(os.cpu_count() or 1, -(-concurrency // PROCESS_THRESHOLD))
 
 
-def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | None, threads: int, parent: int, tasks: Any, results: Any) -> None:
+def _worker(
+    settings: dict[str, Any],
+    prompt: PromptVersion,
+    cache_dir: str | None,
+    embeddings_dir: Path | None,
+    threads: int,
+    parent: int,
+    tasks: Any,
+    results: Any,
+) -> None:
     from .pipeline import call_unless_open  # here, not at import: the pipeline imports this module
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
@@ -45,6 +56,7 @@ def _worker(settings: dict[str, Any], prompt: PromptVersion, cache_dir: str | No
     # The shared gate, and the parent's breaker to follow.
     client = ModelClient(**{**settings, "gate": RateGate(settings["gate"]), "breaker": Breaker(shared=settings["breaker"])})
     cache = ResponseCache(cache_dir) if cache_dir else None
+    embeddings.use_store(embeddings_dir)  # the parent's, where it stored the papers' embeddings
     pool = ThreadPoolExecutor(max_workers=threads)
 
     def run(task_id: int, paper: Paper, request: Request) -> None:
@@ -75,7 +87,7 @@ class ProcessPool:
         self._procs = [
             ctx.Process(
                 target=_worker,
-                args=(client.settings(), prompt, cache_dir, threads, os.getpid(), q, self._results),
+                args=(client.settings(), prompt, cache_dir, embeddings.store_directory(), threads, os.getpid(), q, self._results),
                 daemon=True,
             )
             for q in self._tasks

@@ -66,3 +66,11 @@ GOOD = " A parser that reads sentences.\nTopic: language\nContribution: method"
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries without waiting, for tests of failure paths."""
     monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _embeddings_in_a_temporary_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Paper embeddings computed by tests are kept apart from the user's cache folder."""
+    from summariser import embeddings
+
+    embeddings.use_store(tmp_path_factory.mktemp("embeddings"))

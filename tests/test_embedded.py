@@ -5,6 +5,7 @@ import math
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 from summariser.cache import ResponseCache
@@ -125,3 +126,24 @@ def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
     assert all(any(v.startswith(alt.strip()) for v in prompt.field("topic").values) for alt in scored.top_logprobs[at])
     plain = engine.submit(requests[2].prompt, 96, requests[2].params["stop"], grammar, penalties).result(timeout=60)
     assert plain.tokens is None
+
+
+def test_paper_embeddings_bring_one_subject_together_in_other_words_and_are_stored(tmp_path, monkeypatch):
+    from summariser import embeddings
+
+    embeddings.use_store(tmp_path / "store")
+    try:
+        lungs = "Detecting lung nodules in chest CT scans. We train a convolutional network to find nodules in chest CT."
+        same = "Finding pulmonary lesions in computed tomography. A deep model locates lesions in thoracic tomography images."
+        other = "A convergence proof for stochastic gradient descent. We bound the expected error of SGD under heavy-tailed noise."
+        vectors = embeddings.embed([lungs, same, other])
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+        assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+        def no_model():
+            raise AssertionError("a stored vector must not need the model")
+
+        monkeypatch.setattr(embeddings, "_load_model", no_model)
+        assert np.allclose(embeddings.embed([other]), vectors[2:])
+    finally:
+        embeddings.use_store(tmp_path / "after")  # later tests do not share this store

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from summariser import prompts
@@ -118,10 +119,10 @@ POOL = [
 ]
 
 
-def voting_prompt(tmp_path, vote_k=2, weight=1.0):
+def voting_prompt(tmp_path, vote_k=2, weight=1.0, similarity="tfidf"):
     path = tmp_path / "vote.toml"
     src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text().replace('version = "fewshot-v2"', 'version = "vote"')
-    src = src.replace("k = 4\n", f"k = 1\nvote_k = {vote_k}\nvote_weight = {weight}\n")
+    src = src.replace("k = 4\n", f"k = 1\nvote_k = {vote_k}\nvote_weight = {weight}\nvote_similarity = '{similarity}'\n")
     (tmp_path / "pools").mkdir(exist_ok=True)
     (tmp_path / "pools" / "seed-gold.jsonl").write_text("\n".join(ex.model_dump_json() for ex in POOL) + "\n")
     path.write_text(src)
@@ -193,3 +194,104 @@ def test_the_vote_baseline_labels_each_paper_with_its_neighbours_favourite(tmp_p
     base = vote_baseline(prompt, papers, gold)
     assert base.vote_k == 2 and set(base.fields) == {"topic"}
     assert base.fields["topic"].accuracy == pytest.approx(2 / 3)
+
+
+def fake_embed(texts):
+    """Embeddings that put the paper "Finding tumours..." next to the binary-stars paper (POOL[2]), which
+    shares no word with them: votes by embedding must follow these, not the words."""
+    def one(text):
+        if "Orbits" in text or "Finding" in text:
+            return [1.0, 0.0, 0.0]
+        return [0.0, 1.0, 0.0] if "segmentation" in text else [0.0, 0.0, 1.0]
+    return np.array([one(t) for t in texts])
+
+
+def test_votes_by_embedding_follow_the_embeddings_not_the_words(tmp_path, monkeypatch):
+    from summariser import embeddings
+
+    monkeypatch.setattr(embeddings, "embed", fake_embed)
+    paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
+    by_words = neighbour_votes(voting_prompt(tmp_path, vote_k=1), paper)["topic"]
+    by_meaning = neighbour_votes(voting_prompt(tmp_path, vote_k=1, similarity="embedding"), paper)["topic"]
+    assert max(by_words, key=by_words.get) == "health"
+    assert max(by_meaning, key=by_meaning.get) == "science"
+
+
+def test_votes_by_embedding_never_count_the_paper_itself(tmp_path, monkeypatch):
+    from summariser import embeddings
+
+    monkeypatch.setattr(embeddings, "embed", fake_embed)
+    star = POOL[2]
+    # Its own embedding would be the closest of all (science would win). Left out, the two health
+    # papers remain, both on the far side of the pool's mean (negative similarity): they add
+    # nothing rather than count against health, so every value keeps only its smoothing.
+    votes = neighbour_votes(voting_prompt(tmp_path, similarity="embedding"), Paper(id="any", title=star.title, abstract=star.abstract))
+    assert votes["topic"]["science"] == pytest.approx(votes["topic"]["health"]) == pytest.approx(1 / len(votes["topic"]))
+
+
+def test_vote_similarity_is_part_of_the_hash_and_needs_votes(tmp_path, monkeypatch):
+    from summariser import embeddings
+
+    by_words = voting_prompt(tmp_path).sha256
+    by_meaning = voting_prompt(tmp_path, similarity="embedding").sha256
+    assert by_words != by_meaning
+    monkeypatch.setattr(embeddings, "EMBEDDING_VERSION", "embedding-changed")
+    assert voting_prompt(tmp_path, similarity="embedding").sha256 != by_meaning
+    assert voting_prompt(tmp_path).sha256 == by_words  # TF-IDF votes do not depend on it
+    with pytest.raises(PromptError, match="vote_similarity needs vote_k"):
+        voting_prompt(tmp_path, vote_k=0, similarity="embedding")
+
+
+def test_a_run_embeds_the_pool_and_the_uncached_papers_once_before_any_call(tmp_path, monkeypatch):
+    from summariser import embeddings
+    from summariser.cache import ResponseCache
+    from summariser.client import ModelClient
+    from summariser.pipeline import summarise
+
+    from .conftest import GOOD
+    from .fake_server import FakeServer, Reply
+
+    events = []
+
+    def recording_embed(texts):
+        events.append(("embed", len(texts), sorted({t.split(".")[0] for t in texts})))
+        return np.array([[1.0 + len(t) % 3, 1.0, float(sum(map(ord, t)) % 7)] for t in texts])
+
+    monkeypatch.setattr(embeddings, "embed", recording_embed)
+    prompt = voting_prompt(tmp_path, similarity="embedding")
+    papers = [Paper(id=f"p{i}", title=f"Paper {i}", abstract=f"Abstract {i}.") for i in range(4)]
+    cache = ResponseCache(tmp_path / "cache")
+
+    def respond(body):
+        events.append(("call",))
+        return Reply(text=GOOD)
+
+    with FakeServer(responder=respond) as srv:
+        client = ModelClient(model="fake", base_url=srv.url)
+        rows = list(summarise(papers[:3], prompt, client, cache, concurrency=2))
+        pool_titles = sorted(ex.title for ex in POOL)
+        # One pass over the pool and the three papers, before the first call.
+        assert events[0] == ("embed", len(POOL) + 3, sorted(pool_titles + ["Paper 0", "Paper 1", "Paper 2"]))
+        assert [e[0] for e in events[1:]] == ["call"] * 3
+        events.clear()
+        rows += list(summarise(papers, prompt, client, cache, concurrency=2))
+        # Only the paper the cache has no answer for is embedded again (with the pool, from the store).
+        assert events[0] == ("embed", len(POOL) + 1, sorted(pool_titles + ["Paper 3"]))
+        assert [e[0] for e in events[1:]] == ["call"]
+        events.clear()
+        rows += list(summarise(papers, prompt, client, cache, concurrency=2))
+    assert events == []  # a fully cached run neither embeds nor calls
+    assert len(rows) == 11 and all(r.error is None for r in rows)
+    assert embeddings.store_directory() == tmp_path / "cache" / "embeddings"  # beside the answers
+
+
+def test_without_llama_cpp_embedding_says_what_to_install(monkeypatch):
+    import sys
+
+    from summariser import embeddings
+    from summariser.embedded import EmbeddedModelError
+
+    monkeypatch.setattr(embeddings, "_model", None)
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as if not installed
+    with pytest.raises(EmbeddedModelError, match=r"pip install 'summariser\[embedded\]'"):
+        embeddings.embed(["A text never embedded before in this test run."])
