@@ -92,6 +92,10 @@ class FakeServer:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            # Room for every connection a test opens at once: with the default backlog of 5, a burst
+            # of 64 loses SYNs, and the kernel sends them again a second later, long after the
+            # client decided to send (a request seemingly ignoring a rate-limit pause, say).
+            request_queue_size = 256
 
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a client that gave up on a hung answer: expected here, not worth a traceback

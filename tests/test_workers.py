@@ -53,11 +53,13 @@ def test_a_refused_key_in_a_worker_stops_the_run():
 
 
 def test_a_rate_limit_in_one_process_pauses_the_others():
-    replies = [Reply(429, headers={"retry-after": "1"}, body={"error": {"message": "slow down"}})]
+    replies = [Reply(429, headers={"retry-after": "2"}, body={"error": {"message": "slow down"}})]
     replies += [Reply(text=" A summary.\nTopic: language\nContribution: method", delay=0.2)]
     items = papers(2 * CONCURRENCY)
     with FakeServer(replies) as srv:
         rows = list(summarise(items, PROMPT, ModelClient(model="fake", base_url=srv.url), concurrency=CONCURRENCY))
     assert all(r.error is None for r in rows) and len(srv.arrivals) == len(items) + 1
     limited_at = next(t for t, status in srv.arrivals if status == 429)
-    assert [t for t, _ in srv.arrivals if 0.1 < t - limited_at < 0.9] == []
+    # Until the 429 is read and the shared pause set, the other workers keep sending: 0.1-0.15 s
+    # on an idle 2-core machine, so half a second is allowed for that before nothing may arrive.
+    assert [t for t, _ in srv.arrivals if 0.5 < t - limited_at < 1.9] == []
