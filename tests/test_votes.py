@@ -295,3 +295,26 @@ def test_without_llama_cpp_embedding_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as if not installed
     with pytest.raises(EmbeddedModelError, match=r"pip install 'summariser\[embedded\]'"):
         embeddings.embed(["A text never embedded before in this test run."])
+
+
+def test_embeddings_are_kept_in_a_folder_only_the_user_can_read_and_survive_a_reopen(tmp_path, monkeypatch):
+    from summariser import embeddings
+
+    class FakeModel:
+        calls = 0
+
+        def embed(self, text, normalize, truncate):
+            FakeModel.calls += 1
+            return [3.0, 4.0]
+
+    monkeypatch.setattr(embeddings, "_load_model", FakeModel)
+    folder = tmp_path / "new-cache" / "embeddings"
+    embeddings.use_store(folder)
+    try:
+        assert embeddings.embed(["a text"]).tolist() == [[3.0, 4.0]]
+        assert (folder.stat().st_mode & 0o777) == (folder.parent.stat().st_mode & 0o777) == 0o700
+        embeddings.use_store(tmp_path / "elsewhere")
+        embeddings.use_store(folder)  # opened again, as by the next run
+        assert embeddings.embed(["a text"]).tolist() == [[3.0, 4.0]] and FakeModel.calls == 1
+    finally:
+        embeddings.use_store(tmp_path / "after")
