@@ -318,3 +318,32 @@ def test_embeddings_are_kept_in_a_folder_only_the_user_can_read_and_survive_a_re
         assert embeddings.embed(["a text"]).tolist() == [[3.0, 4.0]] and FakeModel.calls == 1
     finally:
         embeddings.use_store(tmp_path / "after")
+
+
+@pytest.mark.parametrize("similarity, expected", [("tfidf", "health"), ("embedding", "science")])
+def test_a_run_decides_an_unsure_label_with_the_neighbours_its_similarity_finds(tmp_path, monkeypatch, similarity, expected):
+    from summariser import embeddings
+    from summariser.cache import ResponseCache
+    from summariser.client import ModelClient
+    from summariser.pipeline import summarise
+
+    from .fake_server import FakeServer, Reply
+
+    monkeypatch.setattr(embeddings, "embed", fake_embed)
+    # The model is unsure between science and health; the one neighbour decides.
+    pieces = [" A", " study", ".", "\n", "Topic", ":", " science", "\n", "Contribution", ":", " method"]
+    tops = [None] * len(pieces)
+    tops[6] = {" science": math.log(0.5), " health": math.log(0.45), " language": math.log(0.05)}
+    tops[10] = {" method": math.log(0.9), " theory": math.log(0.1)}
+    logprobs = {
+        "tokens": pieces,
+        "text_offset": [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))],
+        "token_logprobs": [(tops[i] or {}).get(p, 0.0) for i, p in enumerate(pieces)],
+        "top_logprobs": tops,
+    }
+    body = {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
+    with FakeServer([Reply(body=body)]) as srv:
+        [row] = summarise([paper], voting_prompt(tmp_path, vote_k=1, similarity=similarity), ModelClient(model="fake", base_url=srv.url), ResponseCache(tmp_path / "c"))
+    assert row.error is None and row.labels["topic"] == expected
+    assert 0.5 < row.confidence["topic"] < 1
