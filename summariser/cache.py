@@ -28,22 +28,32 @@ def default_cache_dir() -> Path:
     return Path(base) / "summariser"
 
 
+def private_folder(directory: Path) -> None:
+    """Make the folder, if missing, readable by the user only: answers and embeddings come from
+    private abstracts."""
+    try:
+        directory.mkdir(parents=True, mode=0o700)
+        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
+    except FileExistsError:
+        pass  # made before, or just now by a concurrent run
+
+
+def open_private_cache(directory: Path, **settings: object) -> diskcache.Cache:
+    """A diskcache in a private folder. diskcache is safe across processes once open, but two
+    processes opening one new cache at the same moment can fail (grantjenks/python-diskcache#266):
+    opening is serialised."""
+    private_folder(directory)
+    with open(directory / "open.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return diskcache.Cache(str(directory), **settings)
+
+
 class ResponseCache:
     """A diskcache-backed store, safe for several processes sharing one directory."""
 
     def __init__(self, directory: Path | str | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_dir()
-        # Answers may quote private abstracts: the folder is the user's alone.
-        try:
-            self.directory.mkdir(parents=True, mode=0o700)
-            os.chmod(self.directory, 0o700)  # mkdir's mode is masked by the umask
-        except FileExistsError:
-            pass  # made before, or just now by a concurrent run
-        # diskcache is safe across processes once open, but two processes opening one new cache
-        # at the same moment can fail (grantjenks/python-diskcache#266): opening is serialised.
-        with open(self.directory / "open.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            self._cache = diskcache.Cache(str(self.directory), size_limit=2**34)
+        self._cache = open_private_cache(self.directory, size_limit=2**34)
 
     def get(self, key: str) -> CachedAnswer | None:
         """The cached answer for a request key, or None."""

@@ -95,13 +95,10 @@ def _keep(store: Any, key: str, vector: np.ndarray) -> None:
 def _open_store() -> Any:
     global _store
     if _store is None and _store_dir is not None:
-        import diskcache
+        from .cache import open_private_cache, private_folder
 
-        # Vectors of private abstracts: the folder (and a cache folder made for it) is the user's alone.
-        _store_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _store_dir.mkdir(exist_ok=True, mode=0o700)
-        os.chmod(_store_dir, 0o700)
-        _store = diskcache.Cache(str(_store_dir))
+        private_folder(_store_dir.parent)  # a cache folder made for it is as private as the answers'
+        _store = open_private_cache(_store_dir)
     return _store
 
 

@@ -144,7 +144,9 @@ def summarise(
         # Kept beside the answers: the same folder, the same privacy, the same `--cache-dir`.
         embeddings.use_store((cache.directory if cache is not None else default_cache_dir()) / "embeddings")
         # Embedding competes with the model for the same cores, so it is done first, in one pass,
-        # for the papers the cache has no answer for (a fully cached run embeds nothing).
+        # for the papers the cache has no answer for (a fully cached run embeds nothing). The loop
+        # below renders each paper again: a millisecond, where keeping every request would cost
+        # memory on a big dump.
         papers = list(papers)
         to_send = [p for p in papers if _lookup(p, prompt, client, cache)[1] is None]
         if to_send:
