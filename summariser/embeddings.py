@@ -133,13 +133,22 @@ def _load_model() -> Any:
     return _model
 
 
+GGML_LOG_LEVEL_ERROR, GGML_LOG_LEVEL_CONT = 4, 5
+
+
 @functools.cache  # one callback for the process: llama.cpp keeps a pointer to it
 def _errors_only_log() -> Any:
     import llama_cpp
 
+    last = [0]  # the level of the last line that was not a continuation
+
     @llama_cpp.llama_log_callback
     def errors_only(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        if level == 3:  # GGML_LOG_LEVEL_ERROR
+        # ggml.h: DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the line before). Warnings
+        # (the pooling type, the cache layout) are not the user's concern.
+        if level != GGML_LOG_LEVEL_CONT:
+            last[0] = level
+        if last[0] == GGML_LOG_LEVEL_ERROR:
             print(text.decode("utf-8", errors="replace"), end="", file=sys.stderr)
 
     return errors_only

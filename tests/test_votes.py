@@ -347,3 +347,14 @@ def test_a_run_decides_an_unsure_label_with_the_neighbours_its_similarity_finds(
         [row] = summarise([paper], voting_prompt(tmp_path, vote_k=1, similarity=similarity), ModelClient(model="fake", base_url=srv.url), ResponseCache(tmp_path / "c"))
     assert row.error is None and row.labels["topic"] == expected
     assert 0.5 < row.confidence["topic"] < 1
+
+
+def test_llama_cpp_errors_reach_the_terminal_but_its_warnings_do_not(capsys):
+    from summariser import embeddings
+
+    log = embeddings._errors_only_log()
+    log(3, b"model default pooling_type is [-1]\n", None)  # GGML_LOG_LEVEL_WARN
+    log(5, b"...continued\n", None)
+    log(4, b"failed to load model\n", None)  # GGML_LOG_LEVEL_ERROR
+    log(5, b"...because\n", None)
+    assert capsys.readouterr().err == "failed to load model\n...because\n"
