@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from .metrics import FieldMetrics, SummaryMetrics, field_metrics, summary_metrics
 from .prompts import PromptVersion
 from .records import Paper
-from .votes import neighbour_votes
+from .votes import label_votes
 
 # A sentence ends at . ! or ? followed by a space and a capital letter or an opening quote or
 # bracket; abbreviations followed by lower case or a number ("e.g. the", "Fig. 3") do not end one,
@@ -39,6 +39,7 @@ class VoteBaseline(BaseModel):
 
     prompt: str  # the version whose pool and vote_k were used
     vote_k: int
+    by: str = "neighbours"  # or "classifier" (then vote_k is 0)
     fields: dict[str, FieldMetrics]
 
 
@@ -74,10 +75,10 @@ def vote_baseline(prompt: PromptVersion, papers: Sequence[Paper], gold: dict[str
     """Metrics of labelling each paper with the value its neighbours' votes favour most (the
     paper itself never votes); gold: paper id -> field -> value."""
     assert prompt.retrieval is not None
-    votes = [neighbour_votes(prompt, p) for p in papers]
+    votes = [label_votes(prompt, p) for p in papers]
     fields = {}
     for f in prompt.fields:
         pairs = [(gold[p.id][f.name], max(v[f.name], key=v[f.name].__getitem__)) for p, v in zip(papers, votes) if f.name in gold.get(p.id, {})]
         if pairs:
             fields[f.name] = field_metrics([t for t, _ in pairs], [y for _, y in pairs], list(f.values))
-    return VoteBaseline(prompt=prompt.version, vote_k=prompt.retrieval.vote_k, fields=fields)
+    return VoteBaseline(prompt=prompt.version, vote_k=prompt.retrieval.vote_k, by=prompt.retrieval.vote_by, fields=fields)

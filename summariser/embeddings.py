@@ -29,10 +29,12 @@ from tqdm import tqdm
 
 from .embedded import MODEL_NAME
 
-# Title and this many words of the abstract: about 150 tokens, which keeps a paper near half a
-# second on 2 cores; the whole abstract costs twice that.
+# Title and this many words of the abstract unless a prompt version asks otherwise
+# ([retrieval] embedding_words): about 150 tokens, which keeps a paper near half a second on 2
+# cores; the whole abstract costs twice that.
 ABSTRACT_WORDS = 100
-CONTEXT_TOKENS = 512
+# Room for a whole abstract (the seed dump's longest paper is 525 tokens); longer texts are cut.
+CONTEXT_TOKENS = 1024
 # Keys the stored vectors and is part of the hash of every prompt version whose votes use
 # embeddings; bump the last number when the pooling or the text embedded changes otherwise.
 EMBEDDING_VERSION = f"{MODEL_NAME}-mean-{ABSTRACT_WORDS}w-1"
@@ -60,9 +62,11 @@ def store_directory() -> Path | None:
     return _store_dir
 
 
-def embedding_text(title: str, abstract: str) -> str:
-    """What is embedded for a paper: its title and the start of its abstract."""
-    return f"{title}. {' '.join(abstract.split()[:ABSTRACT_WORDS])}"
+def embedding_text(title: str, abstract: str, words: int = ABSTRACT_WORDS) -> str:
+    """What is embedded for a paper: its title and the first `words` words of its abstract (0:
+    all of it)."""
+    kept = abstract.split()[:words] if words else abstract.split()
+    return f"{title}. {' '.join(kept)}"
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:

@@ -178,7 +178,7 @@ def baselines(gold: Gold, papers: list[Paper], prompts: list[PromptVersion]) -> 
         if truth:
             fields[f.name] = majority_baseline(truth, list(f.values))
     refs = [[g.summary for g in by_paper[p.id].values() if g.summary] for p in papers]
-    voting = next((p for p in prompts if p.retrieval is not None and p.retrieval.vote_k), None)
+    voting = next((p for p in prompts if p.retrieval is not None and p.retrieval.votes), None)
     votes = vote_baseline(voting, papers, {i: r.labels for i, r in ref.items()}) if voting else None
     return Baselines(fields=fields, summaries=summary_baselines(papers, refs), votes=votes)
 

@@ -80,6 +80,21 @@ class Retrieval(BaseModel):
     # How the voting neighbours are found: TF-IDF like the shown examples, or the embedded model's
     # embeddings (embeddings.py), which find papers on the same subject in other words.
     vote_similarity: Literal["tfidf", "embedding"] = "tfidf"
+    # What gives the votes: the vote_k nearest neighbours, or a classifier (classifier.py) that a
+    # logistic regression fits on the whole pool's embeddings (needs vote_k = 0: no neighbours).
+    vote_by: Literal["neighbours", "classifier"] = "neighbours"
+    # Words of each abstract embedded after the title (0: all of them); see embeddings.py.
+    embedding_words: int = Field(default=100, ge=0)
+
+    @property
+    def votes(self) -> bool:
+        """Whether labels are decided with votes (votes.py) at all."""
+        return bool(self.vote_k) or self.vote_by == "classifier"
+
+    @property
+    def embeds(self) -> bool:
+        """Whether the votes need the embedded model's embeddings."""
+        return self.vote_by == "classifier" or (bool(self.vote_k) and self.vote_similarity == "embedding")
 
 
 class PromptVersion(BaseModel):
@@ -106,6 +121,8 @@ class PromptVersion(BaseModel):
         lines_completion = (self.api, self.output.format) == ("completion", "lines")
         if self.retrieval and self.retrieval.vote_similarity != "tfidf" and not self.retrieval.vote_k:
             raise ValueError("retrieval.vote_similarity needs vote_k > 0 (it only finds the voting neighbours)")
+        if self.retrieval and self.retrieval.vote_by == "classifier" and self.retrieval.vote_k:
+            raise ValueError("retrieval.vote_by = 'classifier' needs vote_k = 0 (the classifier uses the whole pool)")
         if self.retrieval and not self.retrieval.example_summaries and not lines_completion:
             raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         names = [f.name for f in self.fields]
@@ -198,19 +215,26 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         # Settings added after fewshot-v2 are left out while unused or at their default, so older
         # versions keep their hash (and their cached answers).
         retrieval = prompt.retrieval
-        unused = {"vote_k", "vote_weight"} if not retrieval.vote_k else set()
+        unused = {"vote_k", "vote_weight"} if not retrieval.votes else set()
+        unused |= {"vote_k"} if retrieval.vote_by == "classifier" else set()
         unused |= {"example_summaries"} if retrieval.example_summaries else set()
         unused |= {"vote_similarity"} if retrieval.vote_similarity == "tfidf" else set()
+        unused |= {"vote_by"} if retrieval.vote_by == "neighbours" else set()
+        unused |= {"embedding_words"} if retrieval.embedding_words == 100 or not retrieval.embeds else set()
         settings = retrieval.model_dump_json(exclude=unused)
         parts = [sha, file_sha256(pool_path), settings, RETRIEVAL_VERSION]
-        if retrieval.vote_k:
+        if retrieval.votes:
             from .votes import VOTES_VERSION
 
             parts.append(VOTES_VERSION)
-        if retrieval.vote_similarity == "embedding":
+        if retrieval.embeds:
             from .embeddings import EMBEDDING_VERSION
 
             parts.append(EMBEDDING_VERSION)
+        if retrieval.vote_by == "classifier":
+            from .classifier import CLASSIFIER_VERSION
+
+            parts.append(CLASSIFIER_VERSION)
         sha = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     prompt.sha256 = sha
     return prompt

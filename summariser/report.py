@@ -32,7 +32,8 @@ def _field_rows(report: EvalReport, name: str) -> list[tuple[str, FieldMetrics]]
     rows += [(f"baseline: always {base.label}", base.metrics)] if base else []
     votes = report.baselines.votes
     if votes and name in votes.fields:
-        rows.append((f"baseline: votes of {votes.vote_k} neighbours ({votes.prompt})", votes.fields[name]))
+        source = "classifier alone" if votes.by == "classifier" else f"votes of {votes.vote_k} neighbours"
+        rows.append((f"baseline: {source} ({votes.prompt})", votes.fields[name]))
     return rows
 
 

@@ -31,10 +31,11 @@ SAME_PAPER_SIMILARITY = 0.8
 class ExampleIndex:
     """A pool of labelled examples, searchable by similarity to a paper."""
 
-    def __init__(self, pool: Sequence[Example]) -> None:
+    def __init__(self, pool: Sequence[Example], embedding_words: int = 100) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.pool = list(pool)
+        self.embedding_words = embedding_words  # of each abstract, for embeddings (0: all)
         self._keys = [_identity(ex.title, ex.abstract) for ex in self.pool]
         self._vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english")
         self._matrix = self._vectorizer.fit_transform([_text(ex.title, ex.abstract) for ex in self.pool])
@@ -46,14 +47,37 @@ class ExampleIndex:
         similarity (of TF-IDF vectors, or of embeddings). The paper itself is never among them
         (same title, same abstract, or near-identical text), so an eval cannot show a paper its
         own answer."""
-        tfidf = (self._matrix @ self._vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
-        own = _identity(paper.title, paper.abstract) | {paper.id}
-        allowed = np.array([not (keys & own) for keys in self._keys]) & (tfidf < SAME_PAPER_SIMILARITY)
+        tfidf = self._tfidf_scores(paper)
         scores = self._embedding_scores(paper) if by == "embedding" else tfidf
-        candidates = np.flatnonzero(allowed)
+        candidates = np.flatnonzero(self.allowed(paper, tfidf))
         # Most similar first; ties keep pool order, so the choice is the same on every run.
         ranked = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
         return [(self.pool[i], float(scores[i])) for i in ranked]
+
+    def allowed(self, paper: Paper, tfidf: np.ndarray | None = None) -> np.ndarray:
+        """Which pool examples may stand in for other papers when this one is asked about: all
+        but the paper itself (same title, same abstract, or near-identical text)."""
+        if tfidf is None:
+            tfidf = self._tfidf_scores(paper)
+        own = _identity(paper.title, paper.abstract) | {paper.id}
+        return np.array([not (keys & own) for keys in self._keys]) & (tfidf < SAME_PAPER_SIMILARITY)
+
+    def embedded_pool(self) -> np.ndarray:
+        """The pool's embeddings, one row per example, centred on their mean and unit length."""
+        if self._embedded is None:
+            self.embed_ahead()
+        assert self._embedded is not None
+        return self._embedded[0]
+
+    def embedded(self, paper: Paper) -> np.ndarray:
+        """The paper's embedding as one row, centred and scaled as the pool's rows are."""
+        from .embeddings import embed, embedding_text
+
+        self.embedded_pool()
+        assert self._embedded is not None
+        # Centred on the pool's mean: every text shares a large common direction in the model's
+        # hidden states, which would otherwise make all papers look alike.
+        return _unit(embed([embedding_text(paper.title, paper.abstract, self.embedding_words)]) - self._embedded[1])
 
     def nearest(self, paper: Paper, k: int) -> list[Example]:
         """The k most similar pool examples (see neighbours), least similar first: the closest
@@ -65,27 +89,24 @@ class ExampleIndex:
         model answers, embedding would compete with it for the same cores."""
         from .embeddings import embed, embedding_text
 
-        pool_texts = [embedding_text(ex.title, ex.abstract) for ex in self.pool]
-        rows = embed(pool_texts + [embedding_text(p.title, p.abstract) for p in papers])[: len(pool_texts)]
+        words = self.embedding_words
+        pool_texts = [embedding_text(ex.title, ex.abstract, words) for ex in self.pool]
+        rows = embed(pool_texts + [embedding_text(p.title, p.abstract, words) for p in papers])[: len(pool_texts)]
         if self._embedded is None:
             self._embedded = _unit(rows - rows.mean(axis=0)), rows.mean(axis=0)
 
     def _embedding_scores(self, paper: Paper) -> np.ndarray:
-        from .embeddings import embed, embedding_text
+        return (self.embedded_pool() @ self.embedded(paper).T).ravel()
 
-        if self._embedded is None:
-            self.embed_ahead()
-        assert self._embedded is not None
-        pool, mean = self._embedded
-        # Centred on the pool's mean: every text shares a large common direction in the model's
-        # hidden states, which would otherwise make all papers look alike.
-        query = _unit(embed([embedding_text(paper.title, paper.abstract)]) - mean)
-        return (pool @ query.T).ravel()
+    def _tfidf_scores(self, paper: Paper) -> np.ndarray:
+        return (self._matrix @ self._vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
 
 
 def pool_index(prompt: PromptVersion) -> ExampleIndex:
     """The index over a prompt version's pool, built on first use (the version must have one)."""
-    index: ExampleIndex = prompt.derived("index", lambda p: ExampleIndex(p.pool))
+    assert prompt.retrieval is not None
+    words = prompt.retrieval.embedding_words
+    index: ExampleIndex = prompt.derived("index", lambda p: ExampleIndex(p.pool, embedding_words=words))
     return index
 
 

@@ -1,9 +1,10 @@
 """Neighbour votes: the labels of the most similar labelled papers, combined with the model's.
 
-A prompt version with `vote_k` in its [retrieval] section decides each label from two opinions:
+A prompt version with `vote_k` (or `vote_by = "classifier"`) in its [retrieval] section decides each label from two opinions:
 the model's probability for each value (confidence.label_distributions) and the labels of the
 vote_k pool papers most similar to the paper, each counted with its similarity (TF-IDF, or the
-embedded model's embeddings with `vote_similarity = "embedding"`). The
+embedded model's embeddings with `vote_similarity = "embedding"`), or, with `vote_by =
+"classifier"`, a logistic regression over the pool's embeddings (classifier.py). The
 value chosen maximises
 
     p_model(value) * share(value) ** vote_weight,   share = (votes + SMOOTHING) / total,
@@ -33,6 +34,18 @@ VOTES_VERSION = "votes-2"
 SMOOTHING = 0.1
 
 
+def label_votes(prompt: PromptVersion, paper: Paper) -> dict[str, dict[str, float]]:
+    """Per label field, each value's share of the votes (summing to 1): the neighbours', or the
+    classifier's with `vote_by = "classifier"`; empty without votes."""
+    if prompt.retrieval is None or not prompt.retrieval.votes:
+        return {}
+    if prompt.retrieval.vote_by == "classifier":
+        from .classifier import classifier_votes
+
+        return classifier_votes(pool_index(prompt), paper, prompt.fields)
+    return neighbour_votes(prompt, paper)
+
+
 def neighbour_votes(prompt: PromptVersion, paper: Paper) -> dict[str, dict[str, float]]:
     """Per label field, each value's share of the similarity-weighted votes of the paper's
     vote_k nearest pool papers (smoothed, summing to 1); empty without votes."""
@@ -50,8 +63,8 @@ def neighbour_votes(prompt: PromptVersion, paper: Paper) -> dict[str, dict[str, 
 
 
 def uses_embeddings(prompt: PromptVersion) -> bool:
-    """Whether this version finds its voting neighbours by embeddings."""
-    return prompt.retrieval is not None and bool(prompt.retrieval.vote_k) and prompt.retrieval.vote_similarity == "embedding"
+    """Whether this version's votes need embeddings (neighbours found by them, or the classifier)."""
+    return prompt.retrieval is not None and prompt.retrieval.embeds
 
 
 def embed_ahead(prompt: PromptVersion, papers: Sequence[Paper]) -> None:
@@ -74,7 +87,7 @@ def decide(answer: Answer, distributions: dict[str, dict[str, float] | None], pr
     the neighbours' votes; labels without a distribution are left as the model gave them."""
     if all(model is None for model in distributions.values()):
         return answer  # nothing to combine the votes with: spare finding the neighbours
-    votes = neighbour_votes(prompt, paper)
+    votes = label_votes(prompt, paper)
     labels, confidence = dict(answer.labels), dict(answer.confidence)
     for name, model in distributions.items():
         if model is None or name not in votes:

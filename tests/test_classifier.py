@@ -1,0 +1,130 @@
+"""Votes from a logistic regression over the pool's embeddings (classifier.py)."""
+
+import numpy as np
+import pytest
+
+from summariser import classifier, embeddings, prompts
+from summariser.baselines import vote_baseline
+from summariser.prompts import Example, PromptError, load_prompt
+from summariser.records import Paper
+from summariser.retrieval import pool_index
+from summariser.schema import Answer
+from summariser.votes import decide, label_votes
+
+# Title -> (topic, contribution, embedding). Health papers lie along the first axis, science
+# papers along the second; the only theory paper sits apart on the third.
+POOL = {
+    "Tumour masks for brain scans": ("health", "dataset-benchmark", [1.0, 0.1, 0.0]),
+    "A network that finds tumours": ("health", "method", [0.9, 0.0, 0.1]),
+    "Segmenting retinas": ("health", "method", [1.0, 0.0, 0.0]),
+    "Orbits of binary stars": ("science", "method", [0.0, 1.0, 0.1]),
+    "Simulating galaxy mergers": ("science", "empirical-study", [0.1, 0.9, 0.0]),
+    "A bound on stellar resonance": ("science", "theory", [0.0, 0.3, 1.0]),
+}
+# A paper whose words are those of the health papers but whose embedding is a science paper's.
+STARS_IN_SCANS = Paper(id="x", title="Finding tumours in brain scans", abstract="We find tumours in brain scans.")
+FAKE = {STARS_IN_SCANS.title: [0.05, 1.0, 0.0]}
+
+
+def fake_embed(texts):
+    table = {title: vector for title, (_, _, vector) in POOL.items()} | FAKE
+    return np.array([next(v for t, v in table.items() if text.startswith(t + ".")) for text in texts])
+
+
+@pytest.fixture(autouse=True)
+def fake_embeddings(monkeypatch):
+    monkeypatch.setattr(embeddings, "embed", fake_embed)
+
+
+def classifier_prompt(tmp_path, extra="", weight=1.0, words=0):
+    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text().replace('version = "fewshot-v2"', 'version = "clf"')
+    src = src.replace("k = 4\n", f"k = 1\nvote_by = 'classifier'\nvote_weight = {weight}\nembedding_words = {words}\n{extra}")
+    (tmp_path / "pools").mkdir(exist_ok=True)
+    pool = [
+        Example(title=t, abstract=f"About {t.lower()}.", summary="s", labels={"topic": topic, "contribution": contribution})
+        for t, (topic, contribution, _) in POOL.items()
+    ]
+    (tmp_path / "pools" / "seed-gold.jsonl").write_text("\n".join(ex.model_dump_json() for ex in pool) + "\n")
+    (tmp_path / "clf.toml").write_text(src)
+    return load_prompt(str(tmp_path / "clf.toml"))
+
+
+def test_the_classifier_follows_the_embeddings_not_the_words(tmp_path):
+    votes = label_votes(classifier_prompt(tmp_path), STARS_IN_SCANS)
+    topic = votes["topic"]
+    assert sum(topic.values()) == pytest.approx(1.0)
+    assert max(topic, key=topic.get) == "science" and topic["science"] > 0.5
+    # Values no pool paper has get the smoothing alone.
+    floor = classifier.SMOOTHING / (1 + classifier.SMOOTHING * len(topic))
+    assert topic["language"] == pytest.approx(floor) and topic["health"] > floor
+
+
+def test_a_pool_paper_is_left_out_of_the_fit_that_labels_it(tmp_path):
+    prompt = classifier_prompt(tmp_path)
+    title = "A bound on stellar resonance"  # the pool's only theory paper
+    own = label_votes(prompt, Paper(id="any", title=title, abstract=f"About {title.lower()}."))["contribution"]
+    floor = classifier.SMOOTHING / (1 + classifier.SMOOTHING * len(own))
+    # Fitted without it, no example of theory is left: theory gets the smoothing alone.
+    assert own["theory"] == pytest.approx(floor)
+    # A new paper that the embeddings put in the same place is labelled theory by the full fit.
+    FAKE["New bounds on resonance"] = POOL[title][2]
+    try:
+        other = label_votes(prompt, Paper(id="new", title="New bounds on resonance", abstract="Other words."))["contribution"]
+    finally:
+        del FAKE["New bounds on resonance"]
+    assert max(other, key=other.get) == "theory"
+
+
+def test_papers_outside_the_pool_share_one_fit_per_field(tmp_path, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    fits = []
+    real_fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, X, y: fits.append(len(y)) or real_fit(self, X, y))
+    prompt = classifier_prompt(tmp_path)
+    for _ in range(3):
+        label_votes(prompt, STARS_IN_SCANS)
+    assert fits == [len(POOL), len(POOL)]  # topic and contribution, on the whole pool, once
+    label_votes(prompt, Paper(id="p", title="Segmenting retinas", abstract="About segmenting retinas."))
+    assert fits[2:] == [len(POOL) - 1, len(POOL) - 1]
+
+
+def test_decide_lets_the_classifier_settle_an_unsure_label(tmp_path):
+    prompt = classifier_prompt(tmp_path)
+    answer = Answer(summary="s", labels={"topic": "health", "contribution": "method"}, confidence={"topic": 0.5, "contribution": 0.9})
+    topic = dict.fromkeys(prompt.field("topic").values, 0.0) | {"health": 0.5, "science": 0.45, "language": 0.05}
+    decided = decide(answer, {"topic": topic, "contribution": None}, prompt, STARS_IN_SCANS)
+    assert decided.labels["topic"] == "science" and 0.5 < decided.confidence["topic"] < 1
+    assert decided.labels["contribution"] == "method" and decided.confidence["contribution"] == 0.9
+
+
+def test_the_vote_baseline_of_a_classifier_version_says_so(tmp_path):
+    from summariser.report import _field_rows
+    from summariser.baselines import Baselines
+    from summariser.evaluate import EvalReport
+
+    prompt = classifier_prompt(tmp_path)
+    base = vote_baseline(prompt, [STARS_IN_SCANS], {"x": {"topic": "science"}})
+    assert base.by == "classifier" and base.fields["topic"].accuracy == 1.0
+    report = EvalReport.model_construct(versions=[], baselines=Baselines(fields={}, summaries={}, votes=base))
+    assert [label for label, _ in _field_rows(report, "topic")] == ["baseline: classifier alone (clf)"]
+
+
+def test_the_whole_abstract_is_embedded_with_embedding_words_0(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(embeddings, "embed", lambda texts: seen.extend(texts) or fake_embed(texts))
+    long = Paper(id="x", title=STARS_IN_SCANS.title, abstract=" ".join(["word"] * 300))
+    label_votes(classifier_prompt(tmp_path), long)
+    assert seen[-1] == f"{long.title}. {long.abstract}"
+    assert embeddings.embedding_text("T", long.abstract) == "T. " + " ".join(["word"] * embeddings.ABSTRACT_WORDS)
+
+
+def test_the_classifier_is_part_of_the_hash_and_excludes_neighbours(tmp_path, monkeypatch):
+    before = classifier_prompt(tmp_path).sha256
+    assert classifier_prompt(tmp_path, weight=2.0).sha256 != before
+    assert classifier_prompt(tmp_path, words=50).sha256 != before
+    monkeypatch.setattr(classifier, "CLASSIFIER_VERSION", "changed")
+    assert classifier_prompt(tmp_path).sha256 != before
+    with pytest.raises(PromptError, match="vote_by = 'classifier' needs vote_k = 0"):
+        classifier_prompt(tmp_path, extra="vote_k = 2\n")
+    assert pool_index(classifier_prompt(tmp_path)).embedding_words == 0
