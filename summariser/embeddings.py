@@ -28,15 +28,16 @@ import numpy as np
 from tqdm import tqdm
 
 from .embedded import MODEL_NAME
+from .prompts import EMBEDDING_WORDS
 
-# Title and this many words of the abstract unless a prompt version asks otherwise
-# ([retrieval] embedding_words): about 150 tokens, which keeps a paper near half a second on 2
-# cores; the whole abstract costs twice that.
-ABSTRACT_WORDS = 100
+# The default words of the abstract embedded (prompts.EMBEDDING_WORDS); callers pass a version's own.
+ABSTRACT_WORDS = EMBEDDING_WORDS
 # Room for a whole abstract (the seed dump's longest paper is 525 tokens); longer texts are cut.
 CONTEXT_TOKENS = 1024
-# Keys the stored vectors and is part of the hash of every prompt version whose votes use
-# embeddings; bump the last number when the pooling or the text embedded changes otherwise.
+# Keys the stored vectors (with the text embedded, so a version embedding other words gets its
+# own) and is part of the hash of every prompt version whose votes use embeddings; bump the last
+# number when the pooling changes. It names the default word count only because fewshot-v5's
+# released hash was made with it.
 EMBEDDING_VERSION = f"{MODEL_NAME}-mean-{ABSTRACT_WORDS}w-1"
 
 _lock = threading.Lock()  # a llama.cpp context serves one call at a time

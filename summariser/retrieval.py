@@ -16,7 +16,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .prompts import Example, PromptVersion
+from .prompts import EMBEDDING_WORDS, Example, PromptVersion
 from .records import Paper, paper_id
 
 # Bump when the choice of examples changes (text used, weighting, tie-break): it is part of the
@@ -31,7 +31,7 @@ SAME_PAPER_SIMILARITY = 0.8
 class ExampleIndex:
     """A pool of labelled examples, searchable by similarity to a paper."""
 
-    def __init__(self, pool: Sequence[Example], embedding_words: int = 100) -> None:
+    def __init__(self, pool: Sequence[Example], embedding_words: int = EMBEDDING_WORDS) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.pool = list(pool)

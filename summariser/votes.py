@@ -1,19 +1,20 @@
-"""Neighbour votes: the labels of the most similar labelled papers, combined with the model's.
+"""Votes: a second opinion on each label, combined with the model's.
 
-A prompt version with `vote_k` (or `vote_by = "classifier"`) in its [retrieval] section decides each label from two opinions:
-the model's probability for each value (confidence.label_distributions) and the labels of the
-vote_k pool papers most similar to the paper, each counted with its similarity (TF-IDF, or the
-embedded model's embeddings with `vote_similarity = "embedding"`), or, with `vote_by =
-"classifier"`, a logistic regression over the pool's embeddings (classifier.py). The
-value chosen maximises
+A prompt version with `vote_k` or `vote_by = "classifier"` in its [retrieval] section decides each
+label from two opinions: the model's probability for each value (confidence.label_distributions)
+and the votes' share of each value. The votes are either the labels of the vote_k pool papers
+most similar to the paper, each counted with its similarity (TF-IDF, or the embedded model's
+embeddings with `vote_similarity = "embedding"`), share = (votes + SMOOTHING) / total; or, with
+`vote_by = "classifier"`, the probabilities of a logistic regression over the pool's embeddings
+(classifier.py, with its own smoothing). The value chosen maximises
 
-    p_model(value) * share(value) ** vote_weight,   share = (votes + SMOOTHING) / total,
+    p_model(value) * share(value) ** vote_weight,
 
 renormalised over the values; that product, not the model's alone, is the label's confidence, so
-a label the model and the neighbours agree on is trusted more than one they dispute. The pool
-never holds the paper itself (retrieval.ExampleIndex leaves it out), so the eval cannot vote with
-a paper's own gold label. Where the endpoint gave no alternatives for a field, its label and
-confidence stay the model's.
+a label the model and the votes agree on is trusted more than one they dispute. The votes never
+count the paper itself (retrieval.ExampleIndex leaves it out of the pool), so the eval cannot
+vote with a paper's own gold label. Where the endpoint gave no alternatives for a field, its
+label and confidence stay the model's.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def combine(model: dict[str, float], votes: dict[str, float], weight: float) -> 
 
 def decide(answer: Answer, distributions: dict[str, dict[str, float] | None], prompt: PromptVersion, paper: Paper) -> Answer:
     """The answer with each label (and its confidence) decided by the model's distribution and
-    the neighbours' votes; labels without a distribution are left as the model gave them."""
+    the votes (label_votes); labels without a distribution are left as the model gave them."""
     if all(model is None for model in distributions.values()):
         return answer  # nothing to combine the votes with: spare finding the neighbours
     votes = label_votes(prompt, paper)

@@ -50,7 +50,10 @@ def classifier_prompt(tmp_path, extra="", weight=1.0, words=0):
 
 
 def test_the_classifier_follows_the_embeddings_not_the_words(tmp_path):
-    votes = label_votes(classifier_prompt(tmp_path), STARS_IN_SCANS)
+    prompt = classifier_prompt(tmp_path)
+    [(by_words, _)] = pool_index(prompt).neighbours(STARS_IN_SCANS, 1)
+    assert by_words.labels["topic"] == "health"  # the words point the other way
+    votes = label_votes(prompt, STARS_IN_SCANS)
     topic = votes["topic"]
     assert sum(topic.values()) == pytest.approx(1.0)
     assert max(topic, key=topic.get) == "science" and topic["science"] > 0.5
@@ -128,3 +131,11 @@ def test_the_classifier_is_part_of_the_hash_and_excludes_neighbours(tmp_path, mo
     with pytest.raises(PromptError, match="vote_by = 'classifier' needs vote_k = 0"):
         classifier_prompt(tmp_path, extra="vote_k = 2\n")
     assert pool_index(classifier_prompt(tmp_path)).embedding_words == 0
+
+
+def test_a_paper_that_matches_the_whole_pool_gets_no_opinion(tmp_path, monkeypatch):
+    prompt = classifier_prompt(tmp_path)
+    index = pool_index(prompt)
+    monkeypatch.setattr(index, "allowed", lambda paper: np.zeros(len(index.pool), dtype=bool))
+    topic = label_votes(prompt, STARS_IN_SCANS)["topic"]
+    assert topic == pytest.approx(dict.fromkeys(topic, 1 / len(topic)))

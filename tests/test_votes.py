@@ -350,6 +350,7 @@ def test_a_run_decides_an_unsure_label_with_the_neighbours_its_similarity_finds(
 
 
 def test_llama_cpp_errors_reach_the_terminal_but_its_warnings_do_not(capsys):
+    pytest.importorskip("llama_cpp")  # summariser[embedded]
     from summariser import embeddings
 
     log = embeddings._errors_only_log()
