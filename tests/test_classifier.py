@@ -139,3 +139,54 @@ def test_a_paper_that_matches_the_whole_pool_gets_no_opinion(tmp_path, monkeypat
     monkeypatch.setattr(index, "allowed", lambda paper: np.zeros(len(index.pool), dtype=bool))
     topic = label_votes(prompt, STARS_IN_SCANS)["topic"]
     assert topic == pytest.approx(dict.fromkeys(topic, 1 / len(topic)))
+
+
+class FakeModel:
+    """Stands in for the embedded model in this process only: worker processes must find every
+    vector in the store the parent filled (a real model there would embed these words near the
+    health papers, or fail to load)."""
+
+    def embed(self, text, normalize=True, truncate=True):
+        return fake_embed([text])[0].tolist()
+
+
+def unsure_answer() -> dict:
+    """A completion whose topic is health by a hair over science, with its alternatives."""
+    import math
+
+    pieces = [" A", " study", ".", "\n", "Topic", ":", " health", "\n", "Contribution", ":", " method"]
+    tops = [None] * len(pieces)
+    tops[6] = {" health": math.log(0.5), " science": math.log(0.45), " language": math.log(0.05)}
+    logprobs = {
+        "tokens": pieces,
+        "text_offset": [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))],
+        "token_logprobs": [(tops[i] or {}).get(p, 0.0) for i, p in enumerate(pieces)],
+        "top_logprobs": tops,
+    }
+    return {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
+def test_worker_processes_decide_with_the_vectors_the_parent_stored(tmp_path, monkeypatch):
+    from summariser.cache import ResponseCache
+    from summariser.client import ModelClient
+    from summariser.pipeline import summarise
+    from summariser.workers import PROCESS_THRESHOLD, processes_for
+
+    from .fake_server import FakeServer, Reply
+
+    monkeypatch.undo()  # the real embed(), with its store, instead of the fixture's; only the model is fake
+    monkeypatch.setattr(embeddings, "_load_model", FakeModel)
+    items = [Paper(id=f"p{i}", title=f"{STARS_IN_SCANS.title} {i}", abstract=STARS_IN_SCANS.abstract) for i in range(40)]
+    for p in items:
+        FAKE[p.title] = FAKE[STARS_IN_SCANS.title]
+    assert processes_for(2 * PROCESS_THRESHOLD, ModelClient(model="fake", base_url="http://127.0.0.1:9/v1")) >= 1
+    try:
+        with FakeServer([Reply(body=unsure_answer())]) as srv:
+            client = ModelClient(model="fake", base_url=srv.url)
+            rows = list(summarise(items, classifier_prompt(tmp_path), client, ResponseCache(tmp_path / "c"), concurrency=2 * PROCESS_THRESHOLD))
+    finally:
+        for p in items:
+            del FAKE[p.title]
+    assert [r.error for r in rows] == [None] * 40
+    assert {r.labels["topic"] for r in rows} == {"science"}  # the classifier overruled the model
+    assert (tmp_path / "c" / "embeddings").is_dir()
