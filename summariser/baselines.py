@@ -1,8 +1,8 @@
 """What an eval's numbers are measured against: answers that need no model at all.
 
 A prompt version is worth something only if it beats these on the same papers: for a label
-field, always answering the gold set's most frequent value (and, for a version with neighbour
-votes, the votes alone); for summaries, the paper's title, or its abstract's first sentence,
+field, always answering the gold set's most frequent value (and, for each version with votes,
+the votes alone); for summaries, the paper's title, or its abstract's first sentence,
 used as the summary.
 """
 
@@ -48,7 +48,7 @@ class Baselines(BaseModel):
 
     fields: dict[str, MajorityBaseline]
     summaries: dict[str, SummaryMetrics]  # "title", "first sentence"
-    votes: VoteBaseline | None = None  # when a version votes
+    votes: list[VoteBaseline] = []  # one per version that votes
 
 
 def first_sentence(text: str) -> str:

@@ -168,7 +168,7 @@ def compare(a: VersionResult, b: VersionResult, gold: Gold, papers: list[Paper])
 
 def baselines(gold: Gold, papers: list[Paper], prompts: list[PromptVersion]) -> Baselines:
     """The model-free baselines on the same papers the versions were measured on (label fields
-    as the first version's; neighbour votes as the first version that votes)."""
+    as the first version's; the votes alone of every version that votes)."""
     prompt = prompts[0]
     ref = gold.reference()
     by_paper = gold.by_paper()
@@ -178,8 +178,8 @@ def baselines(gold: Gold, papers: list[Paper], prompts: list[PromptVersion]) -> 
         if truth:
             fields[f.name] = majority_baseline(truth, list(f.values))
     refs = [[g.summary for g in by_paper[p.id].values() if g.summary] for p in papers]
-    voting = next((p for p in prompts if p.retrieval is not None and p.retrieval.votes), None)
-    votes = vote_baseline(voting, papers, {i: r.labels for i, r in ref.items()}) if voting else None
+    labels = {i: r.labels for i, r in ref.items()}
+    votes = [vote_baseline(p, papers, labels) for p in prompts if p.retrieval is not None and p.retrieval.votes]
     return Baselines(fields=fields, summaries=summary_baselines(papers, refs), votes=votes)
 
 

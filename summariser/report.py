@@ -26,14 +26,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _field_rows(report: EvalReport, name: str) -> list[tuple[str, FieldMetrics]]:
-    """Each version's metrics for a field, then the baselines': majority, and neighbour votes."""
+    """Each version's metrics for a field, then the baselines': majority, and each voting
+    version's votes alone."""
     rows = [(v.prompt, v.fields[name]) for v in report.versions]
     base = report.baselines.fields.get(name)
     rows += [(f"baseline: always {base.label}", base.metrics)] if base else []
-    votes = report.baselines.votes
-    if votes and name in votes.fields:
-        source = "classifier alone" if votes.by == "classifier" else f"votes of {votes.vote_k} neighbours"
-        rows.append((f"baseline: {source} ({votes.prompt})", votes.fields[name]))
+    for votes in report.baselines.votes:
+        if name in votes.fields:
+            source = "classifier alone" if votes.by == "classifier" else f"votes of {votes.vote_k} neighbours"
+            rows.append((f"baseline: {source} ({votes.prompt})", votes.fields[name]))
     return rows
 
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from summariser import classifier, embeddings, prompts
-from summariser.baselines import vote_baseline
 from summariser.prompts import Example, PromptError, load_prompt
 from summariser.records import Paper
 from summariser.retrieval import pool_index
@@ -101,16 +100,26 @@ def test_decide_lets_the_classifier_settle_an_unsure_label(tmp_path):
     assert decided.labels["contribution"] == "method" and decided.confidence["contribution"] == 0.9
 
 
-def test_the_vote_baseline_of_a_classifier_version_says_so(tmp_path):
-    from summariser.report import _field_rows
-    from summariser.baselines import Baselines
-    from summariser.evaluate import EvalReport
+def test_the_eval_shows_the_votes_alone_of_every_voting_version(tmp_path):
+    import json
 
-    prompt = classifier_prompt(tmp_path)
-    base = vote_baseline(prompt, [STARS_IN_SCANS], {"x": {"topic": "science"}})
-    assert base.by == "classifier" and base.fields["topic"].accuracy == 1.0
-    report = EvalReport.model_construct(versions=[], baselines=Baselines(fields={}, summaries={}, votes=base))
-    assert [label for label, _ in _field_rows(report, "topic")] == ["baseline: classifier alone (clf)"]
+    from summariser.evaluate import EvalReport, baselines
+    from summariser.gold import load_gold
+    from summariser.report import _field_rows
+
+    by_classifier = classifier_prompt(tmp_path)
+    src = (tmp_path / "clf.toml").read_text().replace("vote_by = 'classifier'", "vote_k = 2").replace('"clf"', '"nb"')
+    (tmp_path / "nb.toml").write_text(src)
+    by_neighbours = load_prompt(str(tmp_path / "nb.toml"))
+    row = {"id": "x", "title": STARS_IN_SCANS.title, "annotator": "a1", "labels": {"topic": "science", "contribution": "method"}, "summary": "s"}
+    (tmp_path / "gold.jsonl").write_text(json.dumps(row) + "\n")
+    base = baselines(load_gold(tmp_path / "gold.jsonl"), [STARS_IN_SCANS], [by_neighbours, by_classifier])
+    # The classifier follows the embeddings (science); TF-IDF neighbours follow the words (health).
+    assert [(v.by, v.fields["topic"].accuracy) for v in base.votes] == [("neighbours", 0.0), ("classifier", 1.0)]
+    report = EvalReport.model_construct(versions=[], baselines=base)
+    assert [label for label, _ in _field_rows(report, "topic")] == [
+        "baseline: always science", "baseline: votes of 2 neighbours (nb)", "baseline: classifier alone (clf)"
+    ]
 
 
 def test_the_whole_abstract_is_embedded_with_embedding_words_0(tmp_path, monkeypatch):
