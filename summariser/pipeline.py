@@ -6,7 +6,7 @@ import sqlite3
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import diskcache
 
@@ -122,6 +122,27 @@ def _record(breaker: Breaker, future: Future[Row]) -> None:
         breaker.record(future.result().error)
 
 
+def embed_uncached(papers: Sequence[Paper], prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None = None) -> None:
+    """For a version whose votes use embeddings, embed the pool and the papers the cache has no
+    answer for, in one pass (summarise does this first; an eval, for every version before the
+    first runs). Raises embedded.EmbeddedModelError, naming the version, if that needs the
+    embedded model and it is not installed."""
+    if not uses_embeddings(prompt):
+        return
+    # Kept beside the answers: the same folder, the same privacy, the same `--cache-dir`.
+    embeddings.use_store((cache.directory if cache is not None else default_cache_dir()) / "embeddings")
+    # Embedding competes with the model for the same cores, so it is done before any call, for
+    # the papers the cache has no answer for (a fully cached run embeds nothing). summarise then
+    # renders each paper again: a millisecond, where keeping every request would cost memory on
+    # a big dump.
+    to_send = [p for p in papers if _lookup(p, prompt, client, cache)[1] is None]
+    if to_send:
+        try:
+            embed_ahead(prompt, to_send)
+        except EmbeddedModelError as exc:
+            raise EmbeddedModelError(f"prompt version {prompt.version}: {exc}") from None
+
+
 def summarise(
     papers: Iterable[Paper],
     prompt: PromptVersion,
@@ -141,16 +162,8 @@ def summarise(
     without a call.
     """
     if uses_embeddings(prompt):
-        # Kept beside the answers: the same folder, the same privacy, the same `--cache-dir`.
-        embeddings.use_store((cache.directory if cache is not None else default_cache_dir()) / "embeddings")
-        # Embedding competes with the model for the same cores, so it is done first, in one pass,
-        # for the papers the cache has no answer for (a fully cached run embeds nothing). The loop
-        # below renders each paper again: a millisecond, where keeping every request would cost
-        # memory on a big dump.
         papers = list(papers)
-        to_send = [p for p in papers if _lookup(p, prompt, client, cache)[1] is None]
-        if to_send:
-            embed_ahead(prompt, to_send)
+        embed_uncached(papers, prompt, client, cache)
     breaker = client.breaker
     calls: _ThreadCalls | ProcessPool | None = None
     # Rows ready to go out, or model calls still running, in input order.

@@ -20,6 +20,7 @@ POOL = {
     "Simulating galaxy mergers": ("science", "empirical-study", [0.1, 0.9, 0.0]),
     "A bound on stellar resonance": ("science", "theory", [0.0, 0.3, 1.0]),
 }
+REAL_EMBED = embeddings.embed  # before the fixture below replaces it
 # A paper whose words are those of the health papers but whose embedding is a science paper's.
 STARS_IN_SCANS = Paper(id="x", title="Finding tumours in brain scans", abstract="We find tumours in brain scans.")
 FAKE = {STARS_IN_SCANS.title: [0.05, 1.0, 0.0]}
@@ -183,17 +184,19 @@ def test_worker_processes_decide_with_the_vectors_the_parent_stored(tmp_path, mo
 
     from .fake_server import FakeServer, Reply
 
-    monkeypatch.undo()  # the real embed(), with its store, instead of the fixture's; only the model is fake
+    assert processes_for(2 * PROCESS_THRESHOLD, ModelClient(model="fake", base_url="http://127.0.0.1:9/v1")) >= 1
+    monkeypatch.setattr(embeddings, "embed", REAL_EMBED)  # with its store; only the model is fake
     monkeypatch.setattr(embeddings, "_load_model", FakeModel)
     items = [Paper(id=f"p{i}", title=f"{STARS_IN_SCANS.title} {i}", abstract=STARS_IN_SCANS.abstract) for i in range(40)]
     for p in items:
         FAKE[p.title] = FAKE[STARS_IN_SCANS.title]
-    assert processes_for(2 * PROCESS_THRESHOLD, ModelClient(model="fake", base_url="http://127.0.0.1:9/v1")) >= 1
+    store = embeddings.store_directory()
     try:
         with FakeServer([Reply(body=unsure_answer())]) as srv:
             client = ModelClient(model="fake", base_url=srv.url)
             rows = list(summarise(items, classifier_prompt(tmp_path), client, ResponseCache(tmp_path / "c"), concurrency=2 * PROCESS_THRESHOLD))
     finally:
+        embeddings.use_store(store)  # the session's, not this test's fake vectors
         for p in items:
             del FAKE[p.title]
     assert [r.error for r in rows] == [None] * 40

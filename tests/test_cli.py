@@ -145,16 +145,15 @@ def test_cache_info_and_clear(tmp_path):
     assert ": 0 answers" in run("cache", "info", "--cache-dir", str(tmp_path / "c")).stdout
 
 
-@pytest.mark.parametrize("command", [
-    ["eval", "--prompt", "fewshot-v4", "--prompt", "fewshot-v6"],
-    ["run", str(SEED_DUMP), "--prompt", "fewshot-v6"],
-])
-def test_a_version_that_embeds_is_refused_up_front_without_llama_cpp(tmp_path, monkeypatch, command):
+def test_an_eval_with_a_version_that_embeds_stops_before_any_call_without_llama_cpp(tmp_path, monkeypatch):
     import sys
 
+    from summariser import embeddings
+
+    monkeypatch.setattr(embeddings, "_model", None)
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if summariser[embedded] were not installed
     with FakeServer([Reply(text=GOOD)]) as srv:
-        result = run(*command, "--base-url", srv.url, "--model", "fake", "--cache-dir", str(tmp_path))
+        result = run("eval", "--prompt", "fewshot-v4", "--prompt", "fewshot-v6", "--base-url", srv.url, "--model", "fake", "--cache-dir", str(tmp_path))
     assert result.exit_code == 2
     assert "prompt version fewshot-v6" in result.stderr and "pip install 'summariser[embedded]'" in result.stderr
     assert srv.requests == []  # fewshot-v4, first in the eval, was not run either
