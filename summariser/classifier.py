@@ -54,14 +54,13 @@ def classifier_votes(index: ExampleIndex, paper: Paper, fields: Sequence[LabelFi
     query = index.embedded(paper)
     out: dict[str, dict[str, float]] = {}
     for f in fields:
-        model = _fit(index, f.name, allowed)
-        probabilities = dict.fromkeys(f.values, 0.0)
         if not allowed.any():  # the paper matches every pool example: no opinion
             probabilities = dict.fromkeys(f.values, 1 / len(f.values))
-        elif model is None:  # every allowed example has one value
-            only = index.pool[int(np.flatnonzero(allowed)[0])].labels[f.name]
-            probabilities[only] = 1.0
+        elif (model := _fit(index, f.name, allowed)) is None:  # every allowed example has one value
+            probabilities = dict.fromkeys(f.values, 0.0)
+            probabilities[index.pool[int(np.flatnonzero(allowed)[0])].labels[f.name]] = 1.0
         else:
+            probabilities = dict.fromkeys(f.values, 0.0)
             for value, p in zip(model.classes_, model.predict_proba(query)[0]):
                 probabilities[str(value)] = float(p)
         total = 1.0 + SMOOTHING * len(probabilities)

@@ -18,9 +18,10 @@ from .prompts import PromptVersion
 from .reask import MAX_REASKS, ask
 from .records import Paper
 from .render import Request, render
+from .retrieval import pool_index
 from .retry import Breaker
 from .schema import Answer, Row, Usage
-from .votes import embed_ahead, uses_embeddings
+from .votes import uses_embeddings
 from .workers import ProcessPool, processes_for
 
 
@@ -138,7 +139,7 @@ def embed_uncached(papers: Sequence[Paper], prompt: PromptVersion, client: Model
     to_send = [p for p in papers if _lookup(p, prompt, client, cache)[1] is None]
     if to_send:
         try:
-            embed_ahead(prompt, to_send)
+            pool_index(prompt).embed_ahead(to_send)
         except EmbeddedModelError as exc:
             raise EmbeddedModelError(f"prompt version {prompt.version}: {exc}") from None
 

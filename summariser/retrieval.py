@@ -64,20 +64,16 @@ class ExampleIndex:
 
     def embedded_pool(self) -> np.ndarray:
         """The pool's embeddings, one row per example, centred on their mean and unit length."""
-        if self._embedded is None:
-            self.embed_ahead()
-        assert self._embedded is not None
-        return self._embedded[0]
+        return self._pool_embeddings()[0]
 
     def embedded(self, paper: Paper) -> np.ndarray:
         """The paper's embedding as one row, centred and scaled as the pool's rows are."""
         from .embeddings import embed, embedding_text
 
-        self.embedded_pool()
-        assert self._embedded is not None
         # Centred on the pool's mean: every text shares a large common direction in the model's
         # hidden states, which would otherwise make all papers look alike.
-        return _unit(embed([embedding_text(paper.title, paper.abstract, self.embedding_words)]) - self._embedded[1])
+        mean = self._pool_embeddings()[1]
+        return _unit(embed([embedding_text(paper.title, paper.abstract, self.embedding_words)]) - mean)
 
     def nearest(self, paper: Paper, k: int) -> list[Example]:
         """The k most similar pool examples (see neighbours), least similar first: the closest
@@ -94,6 +90,12 @@ class ExampleIndex:
         rows = embed(pool_texts + [embedding_text(p.title, p.abstract, words) for p in papers])[: len(pool_texts)]
         if self._embedded is None:
             self._embedded = _unit(rows - rows.mean(axis=0)), rows.mean(axis=0)
+
+    def _pool_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._embedded is None:
+            self.embed_ahead()
+        assert self._embedded is not None
+        return self._embedded
 
     def _embedding_scores(self, paper: Paper) -> np.ndarray:
         return (self.embedded_pool() @ self.embedded(paper).T).ravel()

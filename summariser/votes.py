@@ -19,8 +19,6 @@ label and confidence stay the model's.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 from .prompts import PromptVersion
 from .records import Paper
 from .retrieval import pool_index
@@ -66,12 +64,6 @@ def neighbour_votes(prompt: PromptVersion, paper: Paper) -> dict[str, dict[str, 
 def uses_embeddings(prompt: PromptVersion) -> bool:
     """Whether this version's votes need embeddings (neighbours found by them, or the classifier)."""
     return prompt.retrieval is not None and prompt.retrieval.embeds
-
-
-def embed_ahead(prompt: PromptVersion, papers: Sequence[Paper]) -> None:
-    """Embed the pool and these papers in one pass, if this version's votes use embeddings."""
-    if uses_embeddings(prompt):
-        pool_index(prompt).embed_ahead(papers)
 
 
 def combine(model: dict[str, float], votes: dict[str, float], weight: float) -> dict[str, float]:
