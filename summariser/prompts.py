@@ -67,7 +67,8 @@ class Retrieval(BaseModel):
     """Few-shot examples chosen per paper from a pool of labelled papers (see retrieval.py)."""
 
     pool: str  # a JSONL file of examples (title, abstract, summary, labels), relative to the prompt file
-    k: int = Field(default=4, ge=1, le=16)
+    # Examples shown per paper; 0 shows none (the pool then only gives the votes).
+    k: int = Field(default=4, ge=0, le=16)
     # Example abstracts are cut to this many words (0: left out), to keep prompts short: retrieved
     # examples differ per paper, so every token of them is evaluated for every paper.
     example_words: int = Field(default=80, ge=0)
@@ -88,6 +89,10 @@ class Retrieval(BaseModel):
     vote_by: Literal["neighbours", "classifier"] = "neighbours"
     # Words of each abstract embedded after the title (0: all of them); see embeddings.py.
     embedding_words: int = Field(default=EMBEDDING_WORDS, ge=0)
+    # Which embedding (0: llama.cpp's pooled final hidden states, embeddings.py; N: the mean
+    # hidden states after the model's first N layers, layer_embeddings.py, standardised over
+    # the pool).
+    embedding_layers: int = Field(default=0, ge=0)
 
     @property
     def votes(self) -> bool:
@@ -109,6 +114,9 @@ class PromptVersion(BaseModel):
     instructions: str
     fields: list[LabelField] = Field(min_length=1)
     examples: list[Example] = []
+    # The paper's abstract in the prompt is cut to this many words (0: all of it). Every word of
+    # it is evaluated for every paper; the votes' embeddings read their own (embedding_words).
+    abstract_words: int = Field(default=0, ge=0)
     params: GenerationParams = GenerationParams()
     output: OutputSpec
     retrieval: Retrieval | None = None
@@ -126,6 +134,8 @@ class PromptVersion(BaseModel):
             raise ValueError("retrieval.vote_similarity needs vote_k > 0 (it only finds the voting neighbours)")
         if self.retrieval and self.retrieval.vote_by == "classifier" and self.retrieval.vote_k:
             raise ValueError("retrieval.vote_by = 'classifier' needs vote_k = 0 (the classifier uses the whole pool)")
+        if self.retrieval and self.retrieval.embedding_layers and not self.retrieval.embeds:
+            raise ValueError("retrieval.embedding_layers needs votes that use embeddings (vote_by = 'classifier' or vote_similarity = 'embedding')")
         if self.retrieval and not self.retrieval.example_summaries and not lines_completion:
             raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         names = [f.name for f in self.fields]
@@ -224,6 +234,7 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         unused |= {"vote_similarity"} if retrieval.vote_similarity == "tfidf" else set()
         unused |= {"vote_by"} if retrieval.vote_by == "neighbours" else set()
         unused |= {"embedding_words"} if retrieval.embedding_words == EMBEDDING_WORDS or not retrieval.embeds else set()
+        unused |= {"embedding_layers"} if not retrieval.embedding_layers or not retrieval.embeds else set()
         settings = retrieval.model_dump_json(exclude=unused)
         parts = [sha, file_sha256(pool_path), settings, RETRIEVAL_VERSION]
         if retrieval.votes:
@@ -231,9 +242,9 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
 
             parts.append(VOTES_VERSION)
         if retrieval.embeds:
-            from .embeddings import EMBEDDING_VERSION
+            from .embeddings import embedding_version
 
-            parts.append(EMBEDDING_VERSION)
+            parts.append(embedding_version(retrieval.embedding_layers))
         if retrieval.vote_by == "classifier":
             from .classifier import CLASSIFIER_VERSION
 

@@ -70,16 +70,17 @@ def _completion_prefix(prompt: PromptVersion) -> str:
     return "\n\n".join(parts) + "\n\n"
 
 
-def _input_block(paper: Paper) -> str:
+def _input_block(paper: Paper, prompt: PromptVersion) -> str:
     # One line each, whatever the caller passed: line breaks in an abstract could otherwise forge
     # the prompt's own structure (a fake "Summary:" and label lines after it).
-    return _paper_block(" ".join(paper.title.split()), " ".join(paper.abstract.split()))
+    abstract = _cut_words(paper.abstract, prompt.abstract_words) if prompt.abstract_words else " ".join(paper.abstract.split())
+    return _paper_block(" ".join(paper.title.split()), abstract)
 
 
 def retrieved_examples(prompt: PromptVersion, paper: Paper) -> list[Example]:
     """The examples chosen for this paper from the version's pool (none without retrieval),
     with their abstracts cut short."""
-    if prompt.retrieval is None:
+    if prompt.retrieval is None or not prompt.retrieval.k:
         return []
     index = pool_index(prompt)
     words = prompt.retrieval.example_words
@@ -102,7 +103,7 @@ def completion_prompt(prompt: PromptVersion, paper: Paper, reask: str | None = N
     """The text a completion-style model continues: header, worked examples (fixed, then those
     retrieved for this paper, without their summaries where the version says so), then the paper."""
     retrieved = "".join(_retrieved_block(ex, prompt) for ex in retrieved_examples(prompt, paper))
-    last = _input_block(paper)
+    last = _input_block(paper, prompt)
     if reask:
         last += f"(A previous answer was rejected: {reask})\n"
     return prompt.derived("completion_prefix", _completion_prefix) + retrieved + last + "Summary:"
@@ -116,7 +117,7 @@ def chat_messages(prompt: PromptVersion, paper: Paper) -> list[dict[str, str]]:
         messages.append({"role": "user", "content": _paper_block(ex.title, ex.abstract)})
         answer = _answer_json(ex, prompt) if prompt.output.format == "json" else _answer_lines(ex, prompt).lstrip()
         messages.append({"role": "assistant", "content": answer})
-    messages.append({"role": "user", "content": _input_block(paper)})
+    messages.append({"role": "user", "content": _input_block(paper, prompt)})
     return messages
 
 

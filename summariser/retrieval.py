@@ -31,16 +31,18 @@ SAME_PAPER_SIMILARITY = 0.8
 class ExampleIndex:
     """A pool of labelled examples, searchable by similarity to a paper."""
 
-    def __init__(self, pool: Sequence[Example], embedding_words: int = EMBEDDING_WORDS) -> None:
+    def __init__(self, pool: Sequence[Example], embedding_words: int = EMBEDDING_WORDS, embedding_layers: int = 0) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.pool = list(pool)
         self.embedding_words = embedding_words  # of each abstract, for embeddings (0: all)
+        self.embedding_layers = embedding_layers  # which embedding (embeddings.embed)
         self._keys = [_identity(ex.title, ex.abstract) for ex in self.pool]
         self._vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english")
         self._matrix = self._vectorizer.fit_transform([_text(ex.title, ex.abstract) for ex in self.pool])
-        # The pool's embeddings centred on their mean and made unit length, and that mean; on first use.
-        self._embedded: tuple[np.ndarray, np.ndarray] | None = None
+        # The pool's embeddings standardised (centred; with embedding_layers, each dimension also
+        # divided by its spread) and made unit length, with the mean and spread; on first use.
+        self._embedded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def neighbours(self, paper: Paper, k: int, by: Literal["tfidf", "embedding"] = "tfidf") -> list[tuple[Example, float]]:
         """The k pool examples most similar to paper, most similar first, with their cosine
@@ -63,17 +65,15 @@ class ExampleIndex:
         return np.array([not (keys & own) for keys in self._keys]) & (tfidf < SAME_PAPER_SIMILARITY)
 
     def embedded_pool(self) -> np.ndarray:
-        """The pool's embeddings, one row per example, centred on their mean and unit length."""
+        """The pool's embeddings, one row per example, standardised and unit length."""
         return self._pool_embeddings()[0]
 
     def embedded(self, paper: Paper) -> np.ndarray:
-        """The paper's embedding as one row, centred and scaled as the pool's rows are."""
+        """The paper's embedding as one row, standardised and scaled as the pool's rows are."""
         from .embeddings import embed, embedding_text
 
-        # Centred on the pool's mean: every text shares a large common direction in the model's
-        # hidden states, which would otherwise make all papers look alike.
-        mean = self._pool_embeddings()[1]
-        return _unit(embed([embedding_text(paper.title, paper.abstract, self.embedding_words)]) - mean)
+        _, mean, spread = self._pool_embeddings()
+        return _unit((embed([embedding_text(paper.title, paper.abstract, self.embedding_words)], self.embedding_layers) - mean) / spread)
 
     def nearest(self, paper: Paper, k: int) -> list[Example]:
         """The k most similar pool examples (see neighbours), least similar first: the closest
@@ -87,11 +87,18 @@ class ExampleIndex:
 
         words = self.embedding_words
         pool_texts = [embedding_text(ex.title, ex.abstract, words) for ex in self.pool]
-        rows = embed(pool_texts + [embedding_text(p.title, p.abstract, words) for p in papers])[: len(pool_texts)]
+        texts = pool_texts + [embedding_text(p.title, p.abstract, words) for p in papers]
+        rows = embed(texts, self.embedding_layers)[: len(pool_texts)]
         if self._embedded is None:
-            self._embedded = _unit(rows - rows.mean(axis=0)), rows.mean(axis=0)
+            # Centred on the pool's mean: every text shares a large common direction in the
+            # model's hidden states, which would otherwise make all papers look alike. A middle
+            # layer's dimensions also differ in scale by orders of magnitude (a few carry values
+            # in the thousands), so each is divided by its spread over the pool.
+            mean = rows.mean(axis=0)
+            spread = np.maximum(rows.std(axis=0), 1e-6) if self.embedding_layers else np.ones_like(mean)
+            self._embedded = _unit((rows - mean) / spread), mean, spread
 
-    def _pool_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+    def _pool_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._embedded is None:
             self.embed_ahead()
         assert self._embedded is not None
@@ -107,8 +114,8 @@ class ExampleIndex:
 def pool_index(prompt: PromptVersion) -> ExampleIndex:
     """The index over a prompt version's pool, built on first use (the version must have one)."""
     assert prompt.retrieval is not None
-    words = prompt.retrieval.embedding_words
-    index: ExampleIndex = prompt.derived("index", lambda p: ExampleIndex(p.pool, embedding_words=words))
+    words, layers = prompt.retrieval.embedding_words, prompt.retrieval.embedding_layers
+    index: ExampleIndex = prompt.derived("index", lambda p: ExampleIndex(p.pool, embedding_words=words, embedding_layers=layers))
     return index
 
 

@@ -26,7 +26,7 @@ STARS_IN_SCANS = Paper(id="x", title="Finding tumours in brain scans", abstract=
 FAKE = {STARS_IN_SCANS.title: [0.05, 1.0, 0.0]}
 
 
-def fake_embed(texts):
+def fake_embed(texts, layers=0):
     table = {title: vector for title, (_, _, vector) in POOL.items()} | FAKE
     return np.array([next(v for t, v in table.items() if text.startswith(t + ".")) for text in texts])
 
@@ -36,9 +36,9 @@ def fake_embeddings(monkeypatch):
     monkeypatch.setattr(embeddings, "embed", fake_embed)
 
 
-def classifier_prompt(tmp_path, extra="", weight=1.0, words=0):
-    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text().replace('version = "fewshot-v2"', 'version = "clf"')
-    src = src.replace("k = 4\n", f"k = 1\nvote_by = 'classifier'\nvote_weight = {weight}\nembedding_words = {words}\n{extra}")
+def classifier_prompt(tmp_path, extra="", weight=1.0, words=0, k=1, top=""):
+    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text().replace('version = "fewshot-v2"', f'{top}version = "clf"')
+    src = src.replace("k = 4\n", f"k = {k}\nvote_by = 'classifier'\nvote_weight = {weight}\nembedding_words = {words}\n{extra}")
     (tmp_path / "pools").mkdir(exist_ok=True)
     pool = [
         Example(title=t, abstract=f"About {t.lower()}.", summary="s", labels={"topic": topic, "contribution": contribution})
@@ -125,7 +125,7 @@ def test_the_eval_shows_the_votes_alone_of_every_voting_version(tmp_path):
 
 def test_the_whole_abstract_is_embedded_with_embedding_words_0(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(embeddings, "embed", lambda texts: seen.extend(texts) or fake_embed(texts))
+    monkeypatch.setattr(embeddings, "embed", lambda texts, layers=0: seen.extend(texts) or fake_embed(texts))
     long = Paper(id="x", title=STARS_IN_SCANS.title, abstract=" ".join(["word"] * 300))
     label_votes(classifier_prompt(tmp_path), long)
     assert seen[-1] == f"{long.title}. {long.abstract}"
@@ -202,3 +202,44 @@ def test_worker_processes_decide_with_the_vectors_the_parent_stored(tmp_path, mo
     assert [r.error for r in rows] == [None] * 40
     assert {r.labels["topic"] for r in rows} == {"science"}  # the classifier overruled the model
     assert (tmp_path / "c" / "embeddings").is_dir()
+
+
+def test_with_k_0_the_prompt_shows_no_pool_paper_and_the_classifier_still_votes(tmp_path):
+    from summariser.render import completion_prompt
+
+    prompt = classifier_prompt(tmp_path, extra="", k=0)
+    text = completion_prompt(prompt, STARS_IN_SCANS)
+    assert not any(title in text for title in POOL)
+    shown = completion_prompt(classifier_prompt(tmp_path), STARS_IN_SCANS)
+    assert sum(title in shown for title in POOL) == 1  # with k = 1, one
+    topic = label_votes(prompt, STARS_IN_SCANS)["topic"]
+    assert max(topic, key=topic.get) == "science"
+
+
+def test_abstract_words_cuts_the_paper_in_the_prompt_but_not_what_the_classifier_reads(tmp_path, monkeypatch):
+    from summariser.render import chat_messages, completion_prompt
+
+    seen = []
+    monkeypatch.setattr(embeddings, "embed", lambda texts, layers=0: seen.extend(texts) or fake_embed(texts))
+    words = [f"w{i}" for i in range(40)]
+    paper = Paper(id="x", title=STARS_IN_SCANS.title, abstract=" ".join(words))
+    prompt = classifier_prompt(tmp_path, top="abstract_words = 10\n")
+    text = completion_prompt(prompt, paper)
+    assert "Abstract: " + " ".join(words[:10]) + " ...\n" in text and "w10" not in text
+    src = (tmp_path / "clf.toml").read_text().replace('api = "completion"', 'api = "chat"').replace('format = "lines"', 'format = "json"')
+    (tmp_path / "chat.toml").write_text(src.replace("example_summaries = false\n", ""))
+    assert "w10" not in chat_messages(load_prompt(str(tmp_path / "chat.toml")), paper)[-1]["content"]
+    label_votes(prompt, paper)
+    assert seen[-1] == f"{paper.title}. {paper.abstract}"  # embedding_words = 0: the whole abstract
+    assert " ".join(words) in completion_prompt(classifier_prompt(tmp_path), paper)  # 0 (default): all of it
+
+
+def test_embedding_layers_is_part_of_the_hash_and_needs_embedding_votes(tmp_path):
+    before = classifier_prompt(tmp_path).sha256
+    layered = classifier_prompt(tmp_path, extra="embedding_layers = 13\n")
+    assert layered.sha256 != before and pool_index(layered).embedding_layers == 13
+    assert classifier_prompt(tmp_path, extra="embedding_layers = 12\n").sha256 != layered.sha256
+    src = (tmp_path / "clf.toml").read_text().replace("vote_by = 'classifier'", "vote_k = 2")
+    (tmp_path / "nb.toml").write_text(src)
+    with pytest.raises(PromptError, match="embedding_layers needs votes that use embeddings"):
+        load_prompt(str(tmp_path / "nb.toml"))

@@ -196,7 +196,7 @@ def test_the_vote_baseline_labels_each_paper_with_its_neighbours_favourite(tmp_p
     assert base.fields["topic"].accuracy == pytest.approx(2 / 3)
 
 
-def fake_embed(texts):
+def fake_embed(texts, layers=0):
     """Embeddings that put the paper "Finding tumours..." next to the binary-stars paper (POOL[2]), which
     shares no word with them: votes by embedding must follow these, not the words."""
     def one(text):
@@ -253,7 +253,7 @@ def test_a_run_embeds_the_pool_and_the_uncached_papers_once_before_any_call(tmp_
 
     events = []
 
-    def recording_embed(texts):
+    def recording_embed(texts, layers=0):
         events.append(("embed", len(texts), sorted({t.split(".")[0] for t in texts})))
         return np.array([[1.0 + len(t) % 3, 1.0, float(sum(map(ord, t)) % 7)] for t in texts])
 
