@@ -131,7 +131,7 @@ def test_prompts_commands():
     listing = run("prompts", "list").stdout
     assert "fewshot-v4 (default)" in listing and "chat-v1" in listing
     # Every shipped version is in the lock with its current hash (pool included for fewshot-v2).
-    assert listing.count("\treleased\t") == len(listing.strip().splitlines()) == 7
+    assert listing.count("\treleased\t") == len(listing.strip().splitlines()) == 8
     shown = run("prompts", "show", "chat-v1").stdout
     assert 'version = "chat-v1"' in shown
     assert run("prompts", "diff", "fewshot-v1", "chat-v1").stdout.startswith("--- fewshot-v1.toml")
