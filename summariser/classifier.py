@@ -9,10 +9,10 @@ eval), where neighbour votes by embeddings had given 0.34 and 0.66 with the same
 (fewshot-v5's eval, another cold run). The labels are then mostly the classifier's: alone it
 reaches topic kappa 0.73.
 
-The fit is scikit-learn's LogisticRegression on the centred, unit-length embeddings that
-retrieval.ExampleIndex keeps; the paper asked about, if it is in the pool, is left out of the fit
-(one fit per left-out set, kept for the next paper with the same), so an eval never labels a
-paper with its own gold answer. Summarising the pool's own papers (the seed dump) therefore
+The fit is scikit-learn's LogisticRegression on the embeddings that retrieval.ExampleIndex keeps
+(centred, for middle-layer embeddings standardised per dimension, and unit length). The paper
+asked about, if it is in the pool, is left out of the fit (one fit per left-out set, kept for
+the next paper with the same), so an eval never labels a paper with its own gold answer. Summarising the pool's own papers (the seed dump) therefore
 fits once per paper and field: 356 fits, about 7 s for the 178 seed papers on 2 cores.
 """
 

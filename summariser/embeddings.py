@@ -76,6 +76,8 @@ def embedding_text(title: str, abstract: str, words: int = ABSTRACT_WORDS) -> st
 def embedding_version(layers: int = 0) -> str:
     """What keys the stored vectors of an embedding (0: llama.cpp's pooled final hidden states;
     N: the mean hidden states after N layers) and goes into the hash of versions that use it."""
+    # Bump the last number when the layer embeddings change (the pooling here, or the pool's
+    # standardisation in retrieval.ExampleIndex): it is part of their versions' hash.
     return EMBEDDING_VERSION if not layers else f"{MODEL_NAME}-layers{layers}-mean-1"
 
 
@@ -141,11 +143,11 @@ def _weights() -> Path:
 def _load_layers(layers: int) -> Any:
     if layers not in _layer_models:
         from .embedded import EmbeddedModelError
-        from .layer_embeddings import LayerEmbedder
+        from .layer_embeddings import LayerEmbedder, TooManyLayers
 
         try:
             _layer_models[layers] = LayerEmbedder(_weights(), layers, CONTEXT_TOKENS)
-        except ValueError as exc:  # more layers than the model has: the prompt version is wrong
+        except TooManyLayers as exc:  # the prompt version asks for more than the model has
             raise EmbeddedModelError(str(exc)) from None
         atexit.register(_layer_models[layers].close)
     return _layer_models[layers]

@@ -134,6 +134,8 @@ class PromptVersion(BaseModel):
             raise ValueError("retrieval.vote_similarity needs vote_k > 0 (it only finds the voting neighbours)")
         if self.retrieval and self.retrieval.vote_by == "classifier" and self.retrieval.vote_k:
             raise ValueError("retrieval.vote_by = 'classifier' needs vote_k = 0 (the classifier uses the whole pool)")
+        if self.retrieval and not self.retrieval.k and not self.retrieval.votes:
+            raise ValueError("retrieval.k = 0 shows no examples, so it needs votes (vote_k or vote_by = 'classifier')")
         if self.retrieval and self.retrieval.embedding_layers and not self.retrieval.embeds:
             raise ValueError("retrieval.embedding_layers needs votes that use embeddings (vote_by = 'classifier' or vote_similarity = 'embedding')")
         if self.retrieval and not self.retrieval.example_summaries and not lines_completion:

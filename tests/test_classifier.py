@@ -234,12 +234,21 @@ def test_abstract_words_cuts_the_paper_in_the_prompt_but_not_what_the_classifier
     assert " ".join(words) in completion_prompt(classifier_prompt(tmp_path), paper)  # 0 (default): all of it
 
 
-def test_embedding_layers_is_part_of_the_hash_and_needs_embedding_votes(tmp_path):
-    before = classifier_prompt(tmp_path).sha256
+def test_embedding_layers_is_part_of_the_hash_and_needs_embedding_votes(tmp_path, monkeypatch):
+    plain = classifier_prompt(tmp_path)
     layered = classifier_prompt(tmp_path, extra="embedding_layers = 13\n")
-    assert layered.sha256 != before and pool_index(layered).embedding_layers == 13
-    assert classifier_prompt(tmp_path, extra="embedding_layers = 12\n").sha256 != layered.sha256
-    src = (tmp_path / "clf.toml").read_text().replace("vote_by = 'classifier'", "vote_k = 2")
-    (tmp_path / "nb.toml").write_text(src)
+    layered_src = (tmp_path / "clf.toml").read_text()
+    assert pool_index(layered).embedding_layers == 13
+    # The same files again, with the layer embeddings' version changed: only the layered hash moves.
+    real = embeddings.embedding_version
+    monkeypatch.setattr(embeddings, "embedding_version", lambda layers=0: real(layers) + ("-changed" if layers else ""))
+    assert load_prompt(str(tmp_path / "clf.toml")).sha256 != layered.sha256
+    (tmp_path / "clf.toml").write_text((tmp_path / "clf.toml").read_text().replace("embedding_layers = 13\n", ""))
+    assert load_prompt(str(tmp_path / "clf.toml")).sha256 == plain.sha256
+    (tmp_path / "nb.toml").write_text(layered_src.replace("vote_by = 'classifier'", "vote_k = 2"))
     with pytest.raises(PromptError, match="embedding_layers needs votes that use embeddings"):
         load_prompt(str(tmp_path / "nb.toml"))
+    unlayered = layered_src.replace("embedding_layers = 13\n", "")
+    (tmp_path / "none.toml").write_text(unlayered.replace("vote_by = 'classifier'", "").replace("k = 1\n", "k = 0\n"))
+    with pytest.raises(PromptError, match="k = 0 shows no examples, so it needs votes"):
+        load_prompt(str(tmp_path / "none.toml"))

