@@ -12,8 +12,9 @@ reaches topic kappa 0.73.
 The fit is scikit-learn's LogisticRegression on the embeddings that retrieval.ExampleIndex keeps
 (centred, for middle-layer embeddings standardised per dimension, and unit length). The paper
 asked about, if it is in the pool, is left out of the fit (one fit per left-out set, kept for
-the next paper with the same), so an eval never labels a paper with its own gold answer. Summarising the pool's own papers (the seed dump) therefore
-fits once per paper and field: 356 fits, about 7 s for the 178 seed papers on 2 cores.
+the next paper with the same), so an eval never labels a paper with its own gold answer.
+Summarising the pool's own papers (the seed dump) therefore fits once per paper and field: 356
+fits, about 7 s for the 178 seed papers on 2 cores.
 """
 
 from __future__ import annotations
