@@ -14,7 +14,7 @@ The fit is scikit-learn's LogisticRegression on the embeddings that retrieval.Ex
 asked about, if it is in the pool, is left out of the fit (one fit per left-out set, kept for
 the next paper with the same), so an eval never labels a paper with its own gold answer.
 Summarising the pool's own papers (the seed dump) therefore fits once per paper and field: 356
-fits, about 7 s for the 178 seed papers on 2 cores.
+fits, about 5 s for the 178 seed papers.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ C = 10.0
 SMOOTHING = 0.01
 
 # Per index, its fits by field and left-out rows: a run on a new dump fits once per field, an
-# eval once per gold paper and field (about 0.02 s each on 2 cores).
+# eval once per gold paper and field (about 0.015 s each).
 _lock = threading.Lock()  # answers are decided on several threads at once
 _fits: WeakKeyDictionary[ExampleIndex, dict[tuple[str, bytes], "LogisticRegression | None"]] = WeakKeyDictionary()
 
@@ -73,6 +73,7 @@ def _fit(index: ExampleIndex, field: str, allowed: np.ndarray) -> "LogisticRegre
     """The classifier for one field fitted on the allowed pool rows (None when they share one
     value), fitted once per field and set of rows."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     key = (field, np.packbits(allowed).tobytes())
     with _lock:
@@ -81,9 +82,12 @@ def _fit(index: ExampleIndex, field: str, allowed: np.ndarray) -> "LogisticRegre
             rows = np.flatnonzero(allowed)
             labels = [index.pool[i].labels[field] for i in rows]
             # Balanced class weights: a value few pool papers have (survey, theory) would
-            # otherwise hardly ever be predicted.
-            fits[key] = (
-                None if len(set(labels)) < 2
-                else LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(index.embedded_pool()[rows], labels)
-            )
+            # otherwise hardly ever be predicted. One BLAS thread: the fit takes about 0.015 s
+            # alone, while BLAS threads spinning beside the embedded model's server slowed a
+            # run on 2 cores by about 8% (README, performance).
+            with threadpool_limits(limits=1, user_api="blas"):
+                fits[key] = (
+                    None if len(set(labels)) < 2
+                    else LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(index.embedded_pool()[rows], labels)
+                )
         return fits[key]

@@ -22,6 +22,28 @@ TOP_CANDIDATES = 256  # checked together before falling back to the full vocabul
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
+def _top_k(logits: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the k largest logits, largest first (equal ones in index order).
+
+    np.argpartition over all 262k logits costs about 1.8 ms, more than the rest of a sampling step
+    and paid for every generated token. Every 64th logit gives a threshold that about 16 * 64
+    logits pass (lowered until k do), and only those are partitioned: about 0.2 ms."""
+    stride = 64
+    sample = logits[::stride]
+    near = np.arange(len(logits))
+    for rank in (16, 64, 256):
+        if rank * stride > len(logits) or rank > len(sample):
+            break
+        threshold = np.partition(sample, -rank)[-rank]
+        candidates = np.flatnonzero(logits >= threshold)
+        if len(candidates) >= k:
+            near = candidates
+            break
+    if len(near) > k:
+        near = np.sort(near[np.argpartition(logits[near], -k)[-k:]])
+    return near[np.argsort(-logits[near], kind="stable")]
+
+
 def _logsumexp(values: np.ndarray) -> float:
     peak = float(np.max(values))
     return peak + float(np.log(np.sum(np.exp(values - peak))))
@@ -93,16 +115,14 @@ class LazyGrammarSampler:
             if self._top:
                 norm = _logsumexp(logits)
                 self.last_logprob = float(logits[token] - norm)
-                best = np.argpartition(logits, -self._top)[-self._top :]
-                best = best[np.argsort(-logits[best], kind="stable")]
+                best = _top_k(logits, self._top)
                 self.last_top = [(int(t), float(logits[t] - norm)) for t in best]
             self._history.append(token)
             return token
         top = verdict = None
         rejected = bool(np.isneginf(self._allowed(np.array([token], np.int32), logits[[token]])[0]))
         if rejected or self._top:
-            top = np.argpartition(logits, -TOP_CANDIDATES)[-TOP_CANDIDATES:]
-            top = top[np.argsort(-logits[top], kind="stable")]
+            top = _top_k(logits, TOP_CANDIDATES)
             verdict = self._allowed(top.astype(np.int32), logits[top])
         if rejected:
             ok = np.flatnonzero(~np.isneginf(verdict))
