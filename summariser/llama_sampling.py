@@ -6,6 +6,10 @@ sampler does it lazily, and so does this one: take the most likely token, check 
 the grammar, and search further (the top candidates first, the whole vocabulary last) only when
 it is rejected. The chosen token is the same as with the eager pass: the most likely token the
 grammar allows.
+
+It also tells the batching engine what text the grammar forces next ("Topic:" after the summary's
+line, the rest of a label value once its first token is chosen) and when only the end is left,
+so that text is evaluated as prompt tokens in one step, not generated token by token.
 """
 
 from __future__ import annotations
@@ -20,6 +24,19 @@ from llama_cpp import llama_cpp as C
 
 TOP_CANDIDATES = 256  # checked together before falling back to the full vocabulary
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
+MAX_FORCED_BYTES = 64  # the longest text looked ahead for at once
+
+
+def byte_tokens(vocab: Any, n_vocab: int) -> np.ndarray:
+    """For each byte value 0-255, a token that spells exactly that byte (about 0.5 s, once)."""
+    found = np.full(256, -1, dtype=np.int32)
+    buf = ctypes.create_string_buffer(8)
+    for token in range(n_vocab):
+        if C.llama_token_to_piece(vocab, token, buf, len(buf), 0, False) == 1 and found[buf.raw[0]] < 0:
+            found[buf.raw[0]] = token
+    return found
 
 
 def _top_k(logits: np.ndarray, k: int) -> np.ndarray:
@@ -94,7 +111,7 @@ class LazyGrammarSampler:
         out[ids] = vals
         return out
 
-    def _allowed(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def _allowed(self, ids: np.ndarray, logits: np.ndarray, grammar: Any = None) -> np.ndarray:
         """The grammar's verdict on candidate tokens: their logits, -inf where rejected."""
         n = len(ids)
         buf = np.empty(n, dtype=_TOKEN_DATA)
@@ -103,8 +120,44 @@ class LazyGrammarSampler:
         arr = C.llama_token_data_array(
             data=ctypes.cast(buf.ctypes.data, C.llama_token_data_p), size=n, selected=-1, sorted=False
         )
-        C.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+        C.llama_sampler_apply(grammar or self._grammar, ctypes.byref(arr))
         return buf["logit"]
+
+    def forced(self, bytes_: np.ndarray, eos: int) -> tuple[bytes, bool]:
+        """The text the grammar allows next and nothing else, and whether the end is then the
+        only thing it allows (b"", False without a grammar or where it leaves a choice).
+
+        A byte is forced when it is the only byte a token may start with there: each of the 256
+        one-byte tokens (bytes_, from byte_tokens) and the end of text are put to the grammar,
+        which accepts a token that begins what it allows, so a longer token cannot begin with
+        any byte they do not. Only ASCII is followed; a grammar that forces a multi-byte
+        character is left to the model."""
+        if self._grammar is None:
+            return b"", False
+        probe = np.append(bytes_, np.int32(eos))
+        zeros = np.zeros(len(probe), dtype=np.float32)
+        text, grammar = b"", self._grammar
+        try:
+            while len(text) < MAX_FORCED_BYTES:
+                ok = ~np.isneginf(self._allowed(probe, zeros, grammar))
+                chars = np.flatnonzero(ok[:-1])
+                if ok[-1] or len(chars) != 1 or chars[0] >= 0x80:
+                    return text, bool(ok[-1]) and not len(chars)
+                if grammar is self._grammar:
+                    grammar = C.llama_sampler_clone(self._grammar)  # look ahead without moving
+                C.llama_sampler_accept(grammar, int(bytes_[chars[0]]))
+                text += bytes([chars[0]])
+            return text, False
+        finally:
+            if grammar is not self._grammar:
+                C.llama_sampler_free(grammar)
+
+    def accept(self, tokens: list[int]) -> None:
+        """Move past tokens the caller wrote itself (forced text), as if they had been sampled."""
+        for token in tokens:
+            if self._grammar is not None:
+                C.llama_sampler_accept(self._grammar, token)
+            self._history.append(token)
 
     def sample(self, ctx: Any, idx: int = -1) -> int:
         """The most likely token the grammar allows at output position idx."""

@@ -147,3 +147,41 @@ def test_paper_embeddings_bring_one_subject_together_in_other_words_and_are_stor
         assert np.allclose(embeddings.embed([other]), vectors[2:])
     finally:
         embeddings.use_store(tmp_path / "after")  # later tests do not share this store
+
+
+def test_batch_engine_evaluates_forced_text_in_one_step_and_writes_the_same_answers(monkeypatch):
+    from llama_cpp import LlamaGrammar
+
+    from summariser.embedded import model_path
+    from summariser.llama_batching import BatchEngine
+    from summariser.llama_sampling import LazyGrammarSampler
+    from summariser.llama_server import LazyGrammarLlama
+    from summariser.render import render
+
+    prompt = load_prompt("fewshot-v7")
+    requests = [render(prompt, p, MODEL_NAME, "llama") for p in read_dump(str(SEED_DUMP)).papers[6:8]]
+    weights = LazyGrammarLlama(model_path=str(model_path()), n_ctx=256, verbose=False)
+    grammar = LlamaGrammar.from_string(requests[0].grammar, verbose=False)
+    penalties = {"repeat": 1.1, "frequency": 0.0, "presence": 0.0}
+
+    def answers() -> tuple[list[str], int]:
+        # One sequence: batches of several can round differently, which may flip a close label.
+        engine = BatchEngine(weights, slots=1, tokens_per_slot=2048, threads=2)
+        steps = 0
+        step = engine._step
+
+        def counted() -> None:
+            nonlocal steps
+            steps += 1
+            step()
+
+        engine._step = counted  # type: ignore[method-assign]
+        futures = [engine.submit(r.prompt, 96, r.params["stop"], grammar, penalties, logprobs=5) for r in requests]
+        return [f.result(timeout=120).text for f in futures], steps
+
+    texts, steps = answers()
+    monkeypatch.setattr(LazyGrammarSampler, "forced", lambda self, spelled, eos: (b"", False))
+    token_by_token, more_steps = answers()
+    assert texts == token_by_token and all("\nContribution: " in t for t in texts)
+    # "Topic:", the rest of a value, "\nContribution:" and the end: at least 5 steps an answer fewer.
+    assert steps <= more_steps - 5 * len(requests)

@@ -49,3 +49,52 @@ def test_top_k_of_few_or_tied_logits():
     assert _top_k(tied, 3).tolist() == [5, 10, 900]
     chosen = _top_k(tied, 8)
     assert len(chosen) == 8 and chosen[:3].tolist() == [5, 10, 900] and np.all(tied[chosen[3:]] == 0.0)
+
+
+@pytest.fixture(scope="module")
+def vocab_model():
+    import llama_cpp
+
+    from summariser.embedded import model_path
+
+    return llama_cpp.Llama(model_path=str(model_path()), n_ctx=64, verbose=False, vocab_only=True)
+
+
+@pytest.mark.embedded
+def test_forced_text_is_what_the_grammar_leaves_no_choice_about(vocab_model):
+    from llama_cpp import LlamaGrammar
+    from llama_cpp import llama_cpp as C
+
+    from summariser.llama_sampling import LazyGrammarSampler, byte_tokens
+    from summariser.prompts import load_prompt
+    from summariser.schema import gbnf_grammar
+
+    vocab, n_vocab = vocab_model._model.vocab, vocab_model.n_vocab()
+    spelled = byte_tokens(vocab, n_vocab)
+    assert all(vocab_model.detokenize([int(t)]) == bytes([b]) for b, t in enumerate(spelled))
+    grammar = LlamaGrammar.from_string(gbnf_grammar(load_prompt("fewshot-v7")), verbose=False)
+    sampler = LazyGrammarSampler(vocab, n_vocab, grammar, {"repeat": 1.0, "frequency": 0.0, "presence": 0.0})
+    eos = C.llama_vocab_eos(vocab)
+    seen = []
+    for token in vocab_model.tokenize(b" Proposes X for reinforcement learning.\nTopic: reinforcement-learning\nContribution: method", add_bos=False):
+        sampler.accept([token])
+        seen.append((vocab_model.detokenize([token]).decode(), *sampler.forced(spelled, eos)))
+    assert seen[:7] == [(t, b"", False) for t in (" Pro", "poses", " X", " for", " reinforcement", " learning", ".")]
+    assert seen[7:] == [
+        ("\n", b"Topic: ", False),  # a summary line ends where the model chooses; then the key
+        ("Topic", b": ", False),
+        (":", b" ", False),
+        (" reinforcement", b"-learning\nContribution: ", False),  # no other value starts so
+        ("-", b"learning\nContribution: ", False),
+        ("learning", b"\nContribution: ", False),
+        ("\n", b"Contribution: ", False),
+        ("Contribution", b": ", False),
+        (":", b" ", False),
+        (" method", b"", True),  # nothing but the end is left
+    ]
+    # Looking ahead does not move the grammar: the summary could still have gone on.
+    fresh = LazyGrammarSampler(vocab, n_vocab, grammar, {"repeat": 1.0, "frequency": 0.0, "presence": 0.0})
+    fresh.accept(vocab_model.tokenize(b" Proposes X.\n", add_bos=False))
+    assert fresh.forced(spelled, eos) == fresh.forced(spelled, eos) == (b"Topic: ", False)
+    plain = LazyGrammarSampler(vocab, n_vocab, None, {"repeat": 1.0, "frequency": 0.0, "presence": 0.0})
+    assert plain.forced(spelled, eos) == (b"", False)
