@@ -12,7 +12,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
-DEFAULT_VERSION = "fewshot-v4"
+DEFAULT_VERSION = "fewshot-v8"
 # Words of each abstract that are embedded after the title, unless a version's [retrieval] sets
 # embedding_words: about 150 tokens, near half a second per paper on 2 cores.
 EMBEDDING_WORDS = 100

@@ -20,6 +20,10 @@ from summariser.embedded import MODEL_NAME, EmbeddedServer
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
 SEED_DUMP = ROOT / "examples" / "papers-dump.txt"
+# The command-line tests talk to fake endpoints. The default version (fewshot-v8) labels with a
+# classifier on embeddings the real embedded model computes first (about 45 s for its pool), so
+# they name a version without one; the default itself runs in tests/test_embedded.py.
+FAKE_ENDPOINT_PROMPT = ["--prompt", "fewshot-v4"]
 RECORDING = os.environ.get("SUMMARISER_RECORD") == "1"
 # Sent as the API key while recording, so the secrets test can prove it never reaches a cassette.
 RECORDING_KEY = "sk-recording-0123456789abcdef0123"

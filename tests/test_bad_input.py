@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from summariser.cli import main
 from summariser.records import MAX_ABSTRACT_CHARS, read_dump
 
-from .conftest import GOOD
+from .conftest import FAKE_ENDPOINT_PROMPT, GOOD
 from .fake_server import FakeServer, Reply
 
 ABSTRACT = " ".join(["This abstract has enough words to be read as an abstract line."] * 4)
@@ -21,7 +21,7 @@ def _no_backoff(no_backoff):
 
 
 def run_cli(server_url, path, *args):
-    result = CliRunner().invoke(main, ["run", "--base-url", server_url, "--model", "fake", str(path), *args])
+    result = CliRunner().invoke(main, ["run", "--base-url", server_url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(path), *args])
     # Any exception other than the exit itself would be a traceback for the user.
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result

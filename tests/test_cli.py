@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from summariser.cli import main
 from summariser.records import read_dump
 
-from .conftest import GOOD, SEED_DUMP
+from .conftest import FAKE_ENDPOINT_PROMPT, GOOD, SEED_DUMP
 from .fake_server import FakeServer, Reply
 
 
@@ -25,7 +25,7 @@ def run(*args, input=None):
 
 
 def run_fake(server, *args):
-    return run("run", "--base-url", server.url, "--model", "fake", *args)
+    return run("run", "--base-url", server.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, *args)
 
 
 @pytest.mark.parametrize(
@@ -122,16 +122,16 @@ def test_row_errors_give_exit_1_and_keep_every_row(tmp_path):
 def test_stdin_input():
     data = json.dumps({"title": "T", "abstract": "An abstract."}) + "\n"
     with FakeServer([Reply(text=GOOD)]) as srv:
-        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", "-"], input=data)
+        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, "-"], input=data)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "T"
 
 
 def test_prompts_commands():
     listing = run("prompts", "list").stdout
-    assert "fewshot-v4 (default)" in listing and "chat-v1" in listing
+    assert "fewshot-v8 (default)" in listing and "chat-v1" in listing
     # Every shipped version is in the lock with its current hash (pool included for fewshot-v2).
-    assert listing.count("\treleased\t") == len(listing.strip().splitlines()) == 8
+    assert listing.count("\treleased\t") == len(listing.strip().splitlines()) == 9
     shown = run("prompts", "show", "chat-v1").stdout
     assert 'version = "chat-v1"' in shown
     assert run("prompts", "diff", "fewshot-v1", "chat-v1").stdout.startswith("--- fewshot-v1.toml")

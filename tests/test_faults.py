@@ -17,7 +17,7 @@ from summariser.records import Paper
 from summariser.reask import MAX_REASKS
 from summariser.retry import BREAKER_FAILURES, MAX_ATTEMPTS, Breaker
 
-from .conftest import GOOD
+from .conftest import FAKE_ENDPOINT_PROMPT, GOOD
 from .fake_server import FakeServer, Reply, paper_number
 
 # The client's timeout; a "hang" answers after twice that. Long enough that a good answer is never
@@ -142,7 +142,7 @@ def test_the_command_exits_1_with_every_row_an_error_when_the_endpoint_is_down(t
     dump.write_text("\n".join(json.dumps(p.model_dump(include={"title", "abstract"})) for p in papers(60)))
     out = tmp_path / "o.jsonl"
     with FakeServer([FAULTS["502"]]) as srv:
-        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", str(dump), "-o", str(out)])
+        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump), "-o", str(out)])
     assert result.exit_code == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 60 and all(r["error"] for r in rows)

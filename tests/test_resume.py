@@ -15,6 +15,7 @@ import pytest
 
 from summariser.cache import CachedAnswer
 
+from .conftest import FAKE_ENDPOINT_PROMPT
 from .fake_server import FakeServer, Reply, paper_number
 
 N = 60
@@ -39,7 +40,7 @@ def dump(tmp_path):
 def start(srv, dump, out, cache, *extra):
     env = {**os.environ, "OPENAI_BASE_URL": srv.url, "SUMMARISER_MODEL": "fake", "SUMMARISER_CACHE_DIR": str(cache), "OPENAI_API_KEY": KEY}
     return subprocess.Popen(
-        [sys.executable, "-m", "summariser", "run", str(dump), "-o", str(out), *extra],
+        [sys.executable, "-m", "summariser", "run", str(dump), "-o", str(out), *FAKE_ENDPOINT_PROMPT, *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
