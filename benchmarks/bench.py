@@ -112,7 +112,8 @@ def bench_cached(tmp: Path) -> None:
     # stop the server, then time a whole second process (interpreter start-up included).
     env = dict(os.environ, SUMMARISER_CACHE_DIR=str(tmp / "cache-seed"))
     env.pop("OPENAI_API_KEY", None)
-    cmd = [str(SUMMARISER), "run", str(SEED), "-o", str(tmp / "seed.jsonl"), "--model", "bench", "--prompt", BENCH_VERSION]
+    cmd = [str(SUMMARISER), "run", str(SEED), "-o", str(tmp / "seed.jsonl")]
+    cmd += ["--model", "bench", "--prompt", BENCH_VERSION]
     with delay_server(0.0) as url:
         subprocess.run([*cmd, "--base-url", url], env=env, check=True, capture_output=True)
     started = time.perf_counter()

@@ -20,7 +20,7 @@ fits, about 5 s for the 178 seed papers.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -31,6 +31,7 @@ from .retrieval import ExampleIndex
 
 if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import ThreadpoolController
 
 # Bump when the fit changes (regularisation, weighting, smoothing): it is part of the hash of
 # every prompt version whose votes come from the classifier.
@@ -73,7 +74,6 @@ def _fit(index: ExampleIndex, field: str, allowed: np.ndarray) -> "LogisticRegre
     """The classifier for one field fitted on the allowed pool rows (None when they share one
     value), fitted once per field and set of rows."""
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
 
     key = (field, np.packbits(allowed).tobytes())
     with _lock:
@@ -85,9 +85,26 @@ def _fit(index: ExampleIndex, field: str, allowed: np.ndarray) -> "LogisticRegre
             # otherwise hardly ever be predicted. One BLAS thread: the fit takes about 0.015 s
             # alone, while BLAS threads spinning beside the embedded model's server slowed a
             # run on 2 cores by about 8% (README, performance).
-            with threadpool_limits(limits=1, user_api="blas"):
+            with _one_blas_thread():
                 fits[key] = (
-                    None if len(set(labels)) < 2
-                    else LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(index.embedded_pool()[rows], labels)
+                    None
+                    if len(set(labels)) < 2
+                    else LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(
+                        index.embedded_pool()[rows], labels
+                    )
                 )
         return fits[key]
+
+
+_blas: "ThreadpoolController | None" = None
+
+
+def _one_blas_thread() -> "Any":
+    """A context limiting BLAS to one thread (the controller, which finds the loaded BLAS
+    libraries in about 1.5 ms, is made once)."""
+    from threadpoolctl import ThreadpoolController
+
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")

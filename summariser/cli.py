@@ -117,7 +117,8 @@ def main() -> None:
     type=click.FloatRange(0, 1),
     metavar="P",
     help="Mark rows whose lowest label confidence is below P with needs_review: true (needs a prompt "
-    "version that asks for log-probabilities, such as the default fewshot-v8, and an endpoint that returns them).",
+    "version that asks for log-probabilities, such as the default fewshot-v8, and an endpoint that "
+    "returns them).",
 )
 @cache_dir_option
 def run(

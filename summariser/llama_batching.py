@@ -11,8 +11,9 @@ Text the request's grammar forces ("Topic:" once the summary's line ends, the re
 value after its first token) is not generated token by token: it is written at once and goes
 through the model with the next step, as prompt tokens do, and an answer the grammar lets only
 end is finished without another step. That saves 5 to 9 of the 40 or so steps of an answer, about
-6% of the time; the text is the same (tests/test_embedded.py), and those tokens get
-log-probability 0.
+6% of the time. One sequence alone writes the same text as token by token (tests/test_embedded.py);
+several tokens evaluated in one step may round differently in the last bits, as batching itself
+does. Forced tokens get log-probability 0.
 
 A new request starts from the longest prefix any sequence already holds (the prompt version's
 instructions and examples), copied in the cache instead of evaluated again.
@@ -52,7 +53,7 @@ class Result:
     completion_tokens: int
     finish_reason: str  # "stop" or "length"
     # With logprobs: each token of text, where it starts in text, its log-probability, and the
-    # most likely tokens at its place with theirs.
+    # most likely tokens at its place with theirs (a token the grammar forced: 0, and only itself).
     tokens: list[str] | None = None
     text_offset: list[int] | None = None
     token_logprobs: list[float] | None = None
@@ -79,7 +80,9 @@ class _Slot:
     seq: int
     held: list[int] = field(default_factory=list)  # tokens in this sequence's cache, in order
     job: _Job | None = None
-    pending: list[int] = field(default_factory=list)  # prompt tokens still to evaluate
+    # Tokens still to evaluate: the prompt's, or once the job generates, its last sampled token
+    # and the text the grammar forced after it (job.out is then not empty).
+    pending: list[int] = field(default_factory=list)
 
 
 class BatchEngine:
@@ -197,7 +200,8 @@ class BatchEngine:
         slot.job = job
 
     def _step(self) -> None:
-        """One llama_decode: the next token of every generating job, then prompt tokens."""
+        """One llama_decode: the next token of every generating job, then pending tokens (prompts,
+        and sampled tokens with the text forced after them)."""
         batch = self._batch.batch
         n = 0
         wants: list[tuple[_Slot, int]] = []  # slots sampling after this step, and their batch index
@@ -241,8 +245,10 @@ class BatchEngine:
             # A trailing space stays the model's to write: it writes " language" as one token.
             forced = forced.rstrip(b" ")
         tokens = self.llama.tokenize(forced, add_bos=False, special=False) if forced else []
-        if len(job.out) + len(tokens) > job.max_tokens:
-            return  # generated as usual, up to the limit
+        if len(job.out) + len(tokens) > job.max_tokens or b"".join(map(self._piece, tokens)) != forced:
+            # Past the limit, or spelled otherwise than forced (a tokenizer that adds a space):
+            # generated as usual.
+            return
         job.sampler.accept(tokens)
         for forced_token in tokens:
             if ended := self._write(job, forced_token, 0.0, [(forced_token, 0.0)]):
@@ -254,7 +260,7 @@ class BatchEngine:
             # prompt tokens would, one llama_decode for all of them.
             slot.pending = [token, *tokens]
 
-    def _write(self, job: _Job, token: int, logprob: float, top_tokens: list[tuple[int, float]]) -> str | None:
+    def _write(self, job: _Job, token: int, logprob: float, likely: list[tuple[int, float]]) -> str | None:
         """Add a token to the job's text; "stop" or "length" when a stop string or the token
         limit ends it."""
         job.out.append(token)
@@ -264,7 +270,7 @@ class BatchEngine:
             job.pieces.append(piece)
             job.logprobs.append(logprob)
             top: dict[str, float] = {}
-            for alt, alt_logprob in top_tokens:
+            for alt, alt_logprob in likely:
                 text = self._piece(alt).decode("utf-8", errors="replace")
                 # Two tokens that spell the same text are two ways to write it: their chances add.
                 top[text] = float(np.logaddexp(top[text], alt_logprob)) if text in top else alt_logprob

@@ -132,8 +132,8 @@ class LazyGrammarSampler:
         which accepts a token that begins what it allows, so a longer token cannot begin with
         any byte they do not. Only ASCII is followed; a grammar that forces a multi-byte
         character is left to the model."""
-        if self._grammar is None:
-            return b"", False
+        if self._grammar is None or eos < 0 or (bytes_ < 0).any():
+            return b"", False  # with a byte that no token spells, nothing can be shown forced
         probe = np.append(bytes_, np.int32(eos))
         zeros = np.zeros(len(probe), dtype=np.float32)
         text, grammar = b"", self._grammar

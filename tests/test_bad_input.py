@@ -21,7 +21,8 @@ def _no_backoff(no_backoff):
 
 
 def run_cli(server_url, path, *args):
-    result = CliRunner().invoke(main, ["run", "--base-url", server_url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(path), *args])
+    args = ["run", "--base-url", server_url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(path), *args]
+    result = CliRunner().invoke(main, args)
     # Any exception other than the exit itself would be a traceback for the user.
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result

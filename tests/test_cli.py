@@ -122,7 +122,8 @@ def test_row_errors_give_exit_1_and_keep_every_row(tmp_path):
 def test_stdin_input():
     data = json.dumps({"title": "T", "abstract": "An abstract."}) + "\n"
     with FakeServer([Reply(text=GOOD)]) as srv:
-        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, "-"], input=data)
+        args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, "-"]
+        result = CliRunner().invoke(main, args, input=data)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "T"
 

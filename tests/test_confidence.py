@@ -85,7 +85,9 @@ def test_review_below_marks_and_counts_rows(tmp_path):
         return Reply(body=with_logprobs(TEXT, unsure if "Paper 1\n" in body["prompt"] else sure))
 
     with FakeServer(responder=responder) as srv:
-        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump), "--review-below", "0.5"])
+        args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump)]
+        args += ["--review-below", "0.5"]
+        result = CliRunner().invoke(main, args)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["needs_review"] for r in rows] == [False, True, False]
     assert rows[1]["confidence"]["contribution"] == pytest.approx(0.2)
@@ -96,7 +98,9 @@ def test_review_below_says_when_there_is_nothing_to_judge_by(tmp_path):
     dump = tmp_path / "d.jsonl"
     dump.write_text(json.dumps({"title": "Paper", "abstract": "Abstract"}) + "\n")
     with FakeServer([Reply(text=TEXT)]) as srv:
-        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump), "--review-below", "0.5"])
+        args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump)]
+        args += ["--review-below", "0.5"]
+        result = CliRunner().invoke(main, args)
     assert json.loads(result.stdout)["needs_review"] is False
     assert "1 row(s) have no confidence to judge" in result.stderr
 

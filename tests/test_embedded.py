@@ -154,7 +154,7 @@ def test_batch_engine_evaluates_forced_text_in_one_step_and_writes_the_same_answ
     from llama_cpp import LlamaGrammar
 
     from summariser.embedded import model_path
-    from summariser.llama_batching import BatchEngine
+    from summariser.llama_batching import BatchEngine, Result
     from summariser.llama_sampling import LazyGrammarSampler
     from summariser.llama_server import LazyGrammarLlama
     from summariser.render import render
@@ -165,7 +165,7 @@ def test_batch_engine_evaluates_forced_text_in_one_step_and_writes_the_same_answ
     grammar = LlamaGrammar.from_string(requests[0].grammar, verbose=False)
     penalties = {"repeat": 1.1, "frequency": 0.0, "presence": 0.0}
 
-    def answers() -> tuple[list[str], int]:
+    def answers(limits: list[int], asked: list = requests) -> tuple[list[Result], int]:
         # One sequence: batches of several can round differently, which may flip a close label.
         engine = BatchEngine(weights, slots=1, tokens_per_slot=2048, threads=2)
         steps = 0
@@ -177,12 +177,29 @@ def test_batch_engine_evaluates_forced_text_in_one_step_and_writes_the_same_answ
             step()
 
         engine._step = counted  # type: ignore[method-assign]
-        futures = [engine.submit(r.prompt, 96, r.params["stop"], grammar, penalties, logprobs=5) for r in requests]
-        return [f.result(timeout=120).text for f in futures], steps
+        futures = [
+            engine.submit(r.prompt, limit, r.params["stop"], grammar, penalties, logprobs=5)
+            for r, limit in zip(asked, limits)
+        ]
+        return [f.result(timeout=120) for f in futures], steps
 
-    texts, steps = answers()
+    forced, steps = answers([96, 96])
+    # The second answer again, cut by the token limit just after its summary's line: "Topic:" no
+    # longer fits, so it is generated as usual up to the limit.
+    second = forced[1]
+    cut = next(i for i, t in enumerate(second.tokens) if t == "Topic") + 1
+    [short], _ = answers([cut], requests[1:])
     monkeypatch.setattr(LazyGrammarSampler, "forced", lambda self, spelled, eos: (b"", False))
-    token_by_token, more_steps = answers()
-    assert texts == token_by_token and all("\nContribution: " in t for t in texts)
+    token_by_token, more_steps = answers([96, 96])
+    [short_token_by_token], _ = answers([cut], requests[1:])
+
+    assert [r.text for r in forced] == [r.text for r in token_by_token]
+    assert all("\nContribution: " in r.text and r.finish_reason == "stop" for r in forced)
+    assert [r.completion_tokens for r in forced] == [r.completion_tokens for r in token_by_token]
+    for r in forced:  # one log-probability per token, forced ones included
+        assert "".join(r.tokens) == r.text and len(r.tokens) == len(r.token_logprobs) == r.completion_tokens
     # "Topic:", the rest of a value, "\nContribution:" and the end: at least 5 steps an answer fewer.
     assert steps <= more_steps - 5 * len(requests)
+    assert (short.text, short.finish_reason) == (short_token_by_token.text, "length")
+    assert short.text == second.text[: len(short.text)]
+    assert short.text.endswith("\nTopic")

@@ -142,7 +142,9 @@ def test_the_command_exits_1_with_every_row_an_error_when_the_endpoint_is_down(t
     dump.write_text("\n".join(json.dumps(p.model_dump(include={"title", "abstract"})) for p in papers(60)))
     out = tmp_path / "o.jsonl"
     with FakeServer([FAULTS["502"]]) as srv:
-        result = CliRunner().invoke(main, ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump), "-o", str(out)])
+        args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT]
+        args += [str(dump), "-o", str(out)]
+        result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 60 and all(r["error"] for r in rows)

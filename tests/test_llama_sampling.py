@@ -76,10 +76,12 @@ def test_forced_text_is_what_the_grammar_leaves_no_choice_about(vocab_model):
     sampler = LazyGrammarSampler(vocab, n_vocab, grammar, {"repeat": 1.0, "frequency": 0.0, "presence": 0.0})
     eos = C.llama_vocab_eos(vocab)
     seen = []
-    for token in vocab_model.tokenize(b" Proposes X for reinforcement learning.\nTopic: reinforcement-learning\nContribution: method", add_bos=False):
+    answer = b" Proposes X for reinforcement learning.\nTopic: reinforcement-learning\nContribution: method"
+    for token in vocab_model.tokenize(answer, add_bos=False):
         sampler.accept([token])
         seen.append((vocab_model.detokenize([token]).decode(), *sampler.forced(spelled, eos)))
-    assert seen[:7] == [(t, b"", False) for t in (" Pro", "poses", " X", " for", " reinforcement", " learning", ".")]
+    summary = (" Pro", "poses", " X", " for", " reinforcement", " learning", ".")
+    assert seen[:7] == [(t, b"", False) for t in summary]
     assert seen[7:] == [
         ("\n", b"Topic: ", False),  # a summary line ends where the model chooses; then the key
         ("Topic", b": ", False),
