@@ -26,17 +26,17 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from summariser.cache import CachedAnswer, ResponseCache
-from summariser.client import ModelClient, connect
-from summariser.embedded import SLOTS
-from summariser.output import RowWriter
-from summariser.pipeline import summarise
-from summariser.prompts import available_versions, load_prompt
+from summariser.base.types import Answer, Usage
+from summariser.base.versions import EMBEDDED_SLOTS as SLOTS
+from summariser.flow.cache import CachedAnswer, ResponseCache
+from summariser.flow.output import RowWriter
+from summariser.flow.pipeline import summarise
+from summariser.prompting.render import render
+from summariser.prompting.store import available_versions, load_prompt
 from summariser.records import Paper, read_dump
-from summariser.render import render
-from summariser.schema import Answer, Usage
+from summariser.transport.client import ModelClient, connect
 
-# The version the cached, client and embedded sections use: the README's tables are its. Not the
+# The version the cached, client and embedded sections use: docs/performance.md's tables are its. Not the
 # default (fewshot-v8), whose classifier would first embed the papers with the real model and put
 # that into the client section's timings.
 BENCH_VERSION = "fewshot-v1"
@@ -157,7 +157,8 @@ def _raw_llama(prompts: list[str], params: dict[str, object]) -> tuple[float, in
     """The same prompts straight to llama_cpp.Llama: seconds, prompt tokens, completion tokens."""
     import llama_cpp
 
-    from summariser.embedded import CONTEXT_TOKENS, model_path
+    from summariser.engine.server import CONTEXT_TOKENS
+    from summariser.engine.weights import model_path
 
     threads = os.cpu_count() or 1
     llm = llama_cpp.Llama(

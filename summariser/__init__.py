@@ -11,23 +11,31 @@ The Python API that the command line is built on::
         print(row.summary, row.labels)
     client.close()
     cache.close()
+
+The names are imported on first use, so `import summariser` (and the CLI's --help) stays quick.
 """
 
-from .cache import ResponseCache
-from .client import ModelClient, connect
-from .pipeline import summarise
-from .prompts import PromptVersion, load_prompt
-from .records import Paper, read_dump
-from .schema import Row
+from __future__ import annotations
 
-__all__ = [
-    "ModelClient",
-    "Paper",
-    "PromptVersion",
-    "ResponseCache",
-    "Row",
-    "connect",
-    "load_prompt",
-    "read_dump",
-    "summarise",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ModelClient": "transport.client",
+    "connect": "transport.client",
+    "summarise": "flow.pipeline",
+    "ResponseCache": "flow.cache",
+    "PromptVersion": "prompting.version",
+    "load_prompt": "prompting.store",
+    "Paper": "records",
+    "read_dump": "records",
+    "Row": "base.types",
+    "SummariserError": "base.errors",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'summariser' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from .base.errors import InputError
+
 Format = Literal["text", "jsonl", "json", "csv"]
 FORMATS: tuple[str, ...] = ("text", "jsonl", "json", "csv")
 
@@ -27,10 +29,6 @@ _TITLE_MAX_WORDS = 40
 # is at most ~2,700 tokens, which leaves room for the embedded model's 4,096-token context.
 MAX_ABSTRACT_CHARS = 4000
 MAX_TITLE_CHARS = 400
-
-
-class InputError(Exception):
-    """The input cannot be used at all; the message is one line for the user."""
 
 
 class Paper(BaseModel):

@@ -13,9 +13,10 @@ from typing import Iterator
 import pytest
 import vcr
 
-from summariser import retry
-from summariser.client import ModelClient
-from summariser.embedded import MODEL_NAME, EmbeddedServer
+from summariser.base.versions import EMBEDDED_MODEL as MODEL_NAME
+from summariser.flow.embedding_store import EmbeddingStore
+from summariser.transport.client import ModelClient
+from summariser.transport.retry import NO_WAIT
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
@@ -46,8 +47,10 @@ recorder = vcr.VCR(
 def model_client() -> Iterator[ModelClient]:
     """The embedded model when recording; otherwise a client whose requests only cassettes answer."""
     if RECORDING:
-        server = EmbeddedServer()
-        client = ModelClient(MODEL_NAME, server.base_url, RECORDING_KEY, "llama", on_close=server.close, embedded=True)
+        from summariser.base.engine_api import load_engine
+
+        engine = load_engine()
+        client = ModelClient(MODEL_NAME, engine.base_url, RECORDING_KEY, "llama", on_close=engine.close, embedded=True)
     else:
         client = ModelClient(model=MODEL_NAME, base_url="http://127.0.0.1:9/v1", constrain="llama")
     yield client
@@ -66,15 +69,29 @@ def _no_endpoint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 GOOD = " A parser that reads sentences.\nTopic: language\nContribution: method"
 
 
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries without waiting, for tests of failure paths."""
-    monkeypatch.setattr(retry, "_backoff", lambda state: 0.0)
+def cli(*args: str, input: str | None = None):
+    """Invoke the command line in this process, with retries that do not wait (fake endpoints)."""
+    from click.testing import CliRunner
+
+    from summariser.cli import main
+
+    return CliRunner().invoke(main, list(args), input=input, obj=NO_WAIT)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _embeddings_in_a_temporary_store(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Paper embeddings computed by tests are kept apart from the user's cache folder."""
-    from summariser import embeddings
+def fake_client(url: str, **kw) -> ModelClient:
+    """A client of a fake endpoint, retrying without waiting."""
+    return ModelClient(model=kw.pop("model", "fake"), base_url=url, policy=NO_WAIT, **kw)
 
-    embeddings.use_store(tmp_path_factory.mktemp("embeddings"))
+
+@pytest.fixture(scope="session")
+def embedding_store(tmp_path_factory: pytest.TempPathFactory) -> EmbeddingStore:
+    """Paper embeddings computed by tests, kept apart from the user's cache folder."""
+    return EmbeddingStore(tmp_path_factory.mktemp("embeddings"))
+
+
+def shipped_source(version: str) -> str:
+    """A shipped version's file without its [meta] table, to derive test versions from (their
+    changed settings would otherwise contradict the declared requirements)."""
+    from summariser.prompting.store import prompts_dir
+
+    return (prompts_dir() / f"{version}.toml").read_text().split("\n[meta]\n")[0] + "\n"

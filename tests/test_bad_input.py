@@ -4,25 +4,20 @@ when nothing can be processed, the rest processed otherwise, and never a traceba
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from summariser.cli import main
 from summariser.records import MAX_ABSTRACT_CHARS, read_dump
 
-from .conftest import FAKE_ENDPOINT_PROMPT, GOOD
+from .conftest import cli, FAKE_ENDPOINT_PROMPT, GOOD
 from .fake_server import FakeServer, Reply
 
 ABSTRACT = " ".join(["This abstract has enough words to be read as an abstract line."] * 4)
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(no_backoff):
-    pass
 
 
 def run_cli(server_url, path, *args):
     args = ["run", "--base-url", server_url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(path), *args]
-    result = CliRunner().invoke(main, args)
+    result = cli(*args)
     # Any exception other than the exit itself would be a traceback for the user.
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result

@@ -2,7 +2,7 @@
 
 import pytest
 
-from summariser.baselines import first_sentence, majority_baseline, summary_baselines
+from summariser.evaluation.baselines import first_sentence, majority_baseline, summary_baselines
 from summariser.records import Paper
 
 

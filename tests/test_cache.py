@@ -1,10 +1,10 @@
 import stat
 
-from summariser.cache import CachedAnswer, ResponseCache
-from summariser.prompts import load_prompt
+from summariser.flow.cache import CachedAnswer, ResponseCache
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper
-from summariser.render import render
-from summariser.schema import Answer, Usage
+from summariser.prompting.render import render
+from summariser.base.types import Answer, Usage
 
 PROMPT = load_prompt("fewshot-v1")
 PAPER = Paper(id="p1", title="A Title", abstract="An abstract.")

@@ -5,23 +5,18 @@ import io
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from summariser.cli import main
 from summariser.records import read_dump
 
-from .conftest import FAKE_ENDPOINT_PROMPT, GOOD, SEED_DUMP
+from .conftest import cli, FAKE_ENDPOINT_PROMPT, GOOD, SEED_DUMP
 from .fake_server import FakeServer, Reply
 
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(no_backoff):
-    pass
 
 
 def run(*args, input=None):
-    return CliRunner().invoke(main, list(args), input=input)
+    return cli(*args, input=input)
 
 
 def run_fake(server, *args):
@@ -123,7 +118,7 @@ def test_stdin_input():
     data = json.dumps({"title": "T", "abstract": "An abstract."}) + "\n"
     with FakeServer([Reply(text=GOOD)]) as srv:
         args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, "-"]
-        result = CliRunner().invoke(main, args, input=data)
+        result = cli(*args, input=data)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "T"
 
@@ -149,9 +144,6 @@ def test_cache_info_and_clear(tmp_path):
 def test_an_eval_with_a_version_that_embeds_stops_before_any_call_without_llama_cpp(tmp_path, monkeypatch):
     import sys
 
-    from summariser import embeddings
-
-    monkeypatch.setattr(embeddings, "_model", None)
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if summariser[embedded] were not installed
     with FakeServer([Reply(text=GOOD)]) as srv:
         result = run("eval", "--prompt", "fewshot-v4", "--prompt", "fewshot-v6", "--base-url", srv.url, "--model", "fake", "--cache-dir", str(tmp_path))

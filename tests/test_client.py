@@ -6,13 +6,13 @@ import httpx2
 import openai
 import pytest
 
-from summariser.cache import ResponseCache
-from summariser.client import FatalModelError, ModelClient
-from summariser.pipeline import summarise, summarise_one
-from summariser.prompts import load_prompt
+from summariser.flow.cache import ResponseCache
+from summariser.transport.client import FatalModelError, ModelClient
+from summariser.flow.pipeline import summarise, summarise_one
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper
 
-from .conftest import GOOD
+from .conftest import fake_client, GOOD
 from .fake_server import FakeServer, Reply
 
 PROMPT = load_prompt("fewshot-v1")
@@ -20,13 +20,10 @@ CHAT = load_prompt("chat-v1")
 PAPER = Paper(id="p1", title="A Title", abstract="An abstract about parsing sentences.")
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(no_backoff):
-    pass
 
 
 def client_for(server, **kw):
-    return ModelClient(model="fake", base_url=server.url, **kw)
+    return fake_client(server.url, **kw)
 
 
 def test_rate_limit_is_retried_then_succeeds():
@@ -37,7 +34,7 @@ def test_rate_limit_is_retried_then_succeeds():
 
 
 def test_retry_after_header_sets_the_wait():
-    from summariser import retry
+    from summariser.transport import retry
 
     request = httpx2.Request("POST", "http://x/v1/completions")
     exc = openai.RateLimitError("slow", response=httpx2.Response(429, headers={"retry-after": "7"}, request=request), body=None)
@@ -66,7 +63,7 @@ def test_server_errors_are_retried_a_bounded_number_of_times():
     with FakeServer([Reply(502, body={"error": {"message": "bad gateway"}})]) as srv:
         row = summarise_one(PAPER, PROMPT, client_for(srv))
     assert row.error.startswith("HTTP 502")
-    from summariser import retry
+    from summariser.transport import retry
 
     assert len(srv.requests) == retry.MAX_ATTEMPTS
     assert row.summary is None and row.labels == {"topic": None, "contribution": None}
@@ -159,14 +156,14 @@ def test_a_fully_cached_run_never_starts_the_model(tmp_path):
         raise AssertionError("the model was started for a cached run")
 
     for concurrency in (1, 4):
-        client = ModelClient(model="fake", base_url=no_model)
+        client = fake_client(no_model)
         again = list(summarise(papers, PROMPT, client, cache, concurrency=concurrency))
         assert [r.model_dump(exclude={"cached"}) for r in again] == [r.model_dump(exclude={"cached"}) for r in first]
         assert all(r.cached for r in again)
 
 
 def test_endpoint_selection_and_default_constraints(monkeypatch):
-    from summariser.client import connect
+    from summariser.transport.client import connect
 
     assert connect().embedded and connect().constrain == "llama"
     assert connect(base_url="http://localhost:8000/v1", model="m").constrain == "mixed"

@@ -4,17 +4,15 @@ import json
 import math
 
 import pytest
-from click.testing import CliRunner
 
-from summariser.cli import main
-from summariser.client import ModelClient
-from summariser.confidence import TokenLogprob, label_confidence, needs_review
-from summariser.metrics import confidence_metrics
-from summariser.pipeline import summarise
-from summariser.prompts import load_prompt
+from summariser.transport.client import ModelClient
+from summariser.labels.confidence import TokenLogprob, label_confidence, needs_review
+from summariser.evaluation.metrics import confidence_metrics
+from summariser.flow.pipeline import summarise
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper
 
-from .conftest import FAKE_ENDPOINT_PROMPT
+from .conftest import cli, fake_client, FAKE_ENDPOINT_PROMPT
 from .fake_server import FakeServer, Reply, completion_body
 
 PROMPT = load_prompt("fewshot-v1")  # line format: " summary\nTopic: x\nContribution: y"
@@ -71,7 +69,7 @@ def test_the_client_reads_completion_logprobs_and_rows_carry_confidence(tmp_path
     paper = Paper(id="p", title="T", abstract="A")
     # OpenAI counts offsets from the start of the prompt: they are made relative to the answer.
     with FakeServer([Reply(body=with_logprobs(TEXT, lps, offset_base=1234))]) as srv:
-        [row] = summarise([paper], PROMPT, ModelClient("fake", srv.url))
+        [row] = summarise([paper], PROMPT, fake_client(srv.url))
     assert row.confidence == {"topic": pytest.approx(0.9), "contribution": pytest.approx(0.3)}
 
 
@@ -87,7 +85,7 @@ def test_review_below_marks_and_counts_rows(tmp_path):
     with FakeServer(responder=responder) as srv:
         args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump)]
         args += ["--review-below", "0.5"]
-        result = CliRunner().invoke(main, args)
+        result = cli(*args)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["needs_review"] for r in rows] == [False, True, False]
     assert rows[1]["confidence"]["contribution"] == pytest.approx(0.2)
@@ -100,7 +98,7 @@ def test_review_below_says_when_there_is_nothing_to_judge_by(tmp_path):
     with FakeServer([Reply(text=TEXT)]) as srv:
         args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, str(dump)]
         args += ["--review-below", "0.5"]
-        result = CliRunner().invoke(main, args)
+        result = cli(*args)
     assert json.loads(result.stdout)["needs_review"] is False
     assert "1 row(s) have no confidence to judge" in result.stderr
 

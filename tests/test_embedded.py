@@ -9,11 +9,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from summariser.cache import ResponseCache
-from summariser.client import ModelClient
-from summariser.embedded import MODEL_NAME, EmbeddedServer
-from summariser.pipeline import summarise
-from summariser.prompts import DEFAULT_VERSION, load_prompt
+from summariser.flow.cache import ResponseCache
+from summariser.transport.client import ModelClient
+from summariser.engine.server import MODEL_NAME, EmbeddedServer
+from summariser.flow.pipeline import summarise
+from summariser.prompting.store import DEFAULT_VERSION, load_prompt
 from summariser.records import read_dump
 
 from .conftest import SEED_DUMP
@@ -77,11 +77,11 @@ def test_embedded_model_summarises_three_abstracts_then_serves_them_from_cache(t
 def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
     from llama_cpp import LlamaGrammar
 
-    from summariser.embedded import model_path
-    from summariser.llama_batching import BatchEngine, ContextOverflow
-    from summariser.llama_server import LazyGrammarLlama
-    from summariser.render import render
-    from summariser.schema import validate_answer
+    from summariser.engine.weights import model_path
+    from summariser.engine.batching import BatchEngine, ContextOverflow
+    from summariser.engine.app import LazyGrammarLlama
+    from summariser.prompting.render import render
+    from summariser.prompting.answers import validate_answer
 
     prompt = load_prompt("fewshot-v1")  # no retrieved examples: every prompt has the same prefix
     papers = read_dump(str(SEED_DUMP)).papers[3:6]
@@ -129,35 +129,34 @@ def test_batch_engine_reuses_the_shared_prefix_and_keeps_to_its_limits():
     assert plain.tokens is None
 
 
-def test_paper_embeddings_bring_one_subject_together_in_other_words_and_are_stored(tmp_path, monkeypatch):
-    from summariser import embeddings
+def test_paper_embeddings_bring_one_subject_together_in_other_words_and_are_stored(tmp_path):
+    from summariser.engine import LlamaEngine
+    from summariser.flow.embedding_store import EmbeddingStore
 
-    embeddings.use_store(tmp_path / "store")
-    try:
-        lungs = "Detecting lung nodules in chest CT scans. We train a convolutional network to find nodules in chest CT."
-        same = "Finding pulmonary lesions in computed tomography. A deep model locates lesions in thoracic tomography images."
-        other = "A convergence proof for stochastic gradient descent. We bound the expected error of SGD under heavy-tailed noise."
-        vectors = embeddings.embed([lungs, same, other])
-        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
-        assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    lungs = "Detecting lung nodules in chest CT scans. We train a convolutional network to find nodules in chest CT."
+    same = "Finding pulmonary lesions in computed tomography. A deep model locates lesions in thoracic tomography images."
+    other = "A convergence proof for stochastic gradient descent. We bound the expected error of SGD under heavy-tailed noise."
+    store = EmbeddingStore(tmp_path / "store", LlamaEngine())
+    vectors = store.embed([lungs, same, other])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    store.close()
 
-        def no_model():
+    class NoModel:
+        def embed(self, texts, layers=0):
             raise AssertionError("a stored vector must not need the model")
 
-        monkeypatch.setattr(embeddings, "_load_model", no_model)
-        assert np.allclose(embeddings.embed([other]), vectors[2:])
-    finally:
-        embeddings.use_store(tmp_path / "after")  # later tests do not share this store
+    assert np.allclose(EmbeddingStore(tmp_path / "store", NoModel()).embed([other]), vectors[2:])
 
 
 def test_batch_engine_evaluates_forced_text_in_one_step_and_writes_the_same_answers(monkeypatch):
     from llama_cpp import LlamaGrammar
 
-    from summariser.embedded import model_path
-    from summariser.llama_batching import BatchEngine, Result
-    from summariser.llama_sampling import LazyGrammarSampler
-    from summariser.llama_server import LazyGrammarLlama
-    from summariser.render import render
+    from summariser.engine.weights import model_path
+    from summariser.engine.batching import BatchEngine, Result
+    from summariser.engine.sampling import LazyGrammarSampler
+    from summariser.engine.app import LazyGrammarLlama
+    from summariser.prompting.render import render
 
     prompt = load_prompt("fewshot-v7")
     requests = [render(prompt, p, MODEL_NAME, "llama") for p in read_dump(str(SEED_DUMP)).papers[6:8]]

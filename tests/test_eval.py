@@ -3,25 +3,22 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from summariser.cli import main
-from summariser.client import ModelClient
-from summariser.evaluate import evaluate
-from summariser.gold import GoldError, check_against_prompt, check_no_self_examples, join_papers, load_gold
-from summariser.prompts import load_prompt
+from summariser.transport.client import ModelClient
+from summariser.evaluation.evaluate import evaluate
+from summariser.evaluation.gold import GoldError, check_against_prompt, check_no_self_examples, join_papers, load_gold
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper, paper_id, read_dump
 
-from .conftest import ROOT, SEED_DUMP, recorder
+from summariser.base.versions import EMBEDDED_MODEL
+
+from .conftest import RECORDING, ROOT, SEED_DUMP, cli, fake_client, recorder
 from .fake_server import FakeServer, Reply
 
 GOLD = ROOT / "evals" / "gold.jsonl"
 PAPERS = read_dump(str(SEED_DUMP)).papers
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(no_backoff):
-    pass
 
 
 def write_gold(path, rows):
@@ -79,7 +76,7 @@ def test_prompt_whose_examples_are_gold_papers_is_refused(tmp_path):
 
 def test_eval_cli_refuses_bad_gold_with_exit_2(tmp_path):
     path = write_gold(tmp_path / "g.jsonl", [gold_row(PAPERS[0], "linguistics")])
-    result = CliRunner().invoke(main, ["eval", "--gold", str(path), "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
+    result = cli(*["eval", "--gold", str(path), "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
     assert result.exit_code == 2
     assert "linguistics" in result.stderr and "Traceback" not in result.output
 
@@ -97,7 +94,7 @@ def test_two_versions_are_compared_paper_by_paper(tmp_path):
     papers = PAPERS[:6]
     gold = load_gold(write_gold(tmp_path / "g.jsonl", [gold_row(p, t) for p, t in zip(papers, topics)]))
     with FakeServer(responder=answer_by_style) as srv:
-        client = ModelClient("fake", srv.url)
+        client = fake_client(srv.url)
         report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1"), load_prompt("chat-v1")], client)
     a, b = report.versions
     assert report.n_papers == 6
@@ -123,7 +120,7 @@ def test_second_annotator_gives_human_agreement(tmp_path):
     rows += [gold_row(p, t, annotator="a2") for p, t in zip(papers, ["language", "health", "health", "health"])]
     gold = load_gold(write_gold(tmp_path / "g.jsonl", rows))
     with FakeServer(responder=answer_by_style) as srv:
-        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1")], ModelClient("fake", srv.url))
+        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1")], fake_client(srv.url))
     human = report.human["topic"]
     # p_o = 3/4; marginals a1 (2 L, 2 H), a2 (1 L, 3 H): p_e = (2*1 + 2*3)/16 = 1/2; kappa = (3/4-1/2)/(1/2) = 1/2
     assert (human.measure, human.n, human.value) == ("cohen_kappa", 4, pytest.approx(0.5))
@@ -132,15 +129,16 @@ def test_second_annotator_gives_human_agreement(tmp_path):
     assert report.versions[0].fields["topic"].accuracy == pytest.approx(2 / 4)
 
 
-def test_eval_command_end_to_end_from_cassettes(tmp_path, model_client, monkeypatch):
+def test_eval_command_end_to_end_from_cassettes(tmp_path):
     """Both shipped versions on the first 3 seed papers, answered by the recorded embedded model."""
     gold_rows = [json.loads(line) for line in GOLD.read_text().splitlines()[:3]]
     gold = write_gold(tmp_path / "g.jsonl", gold_rows)
-    monkeypatch.setattr("summariser.cli.connect", lambda **kw: model_client)
     out_json, out_html = tmp_path / "m.json", tmp_path / "r.html"
+    # Replayed, the requests go to a closed port with the embedded model's name and constraint mode.
+    endpoint = [] if RECORDING else ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama"]
     with recorder.use_cassette("eval-fewshot-v1-chat-v1.yaml"):
-        result = CliRunner().invoke(main, [
-            "eval", "--gold", str(gold), "--prompt", "fewshot-v1", "--prompt", "chat-v1",
+        result = cli(*[
+            "eval", *endpoint, "--gold", str(gold), "--prompt", "fewshot-v1", "--prompt", "chat-v1",
             "--json", str(out_json), "--report", str(out_html), "--cache-dir", str(tmp_path / "c"),
         ])
     assert result.exit_code == 0, result.output
@@ -166,7 +164,7 @@ def test_eval_command_end_to_end_from_cassettes(tmp_path, model_client, monkeypa
 def test_a_single_gold_paper_still_gives_a_report(tmp_path):
     gold = load_gold(write_gold(tmp_path / "g.jsonl", [gold_row(PAPERS[0], "language")]))
     with FakeServer(responder=answer_by_style) as srv:
-        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1")], ModelClient("fake", srv.url))
+        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1")], fake_client(srv.url))
     topic = report.versions[0].fields["topic"]
     assert (topic.n, topic.accuracy, topic.kappa, topic.kappa_ci) == (1, 1.0, 1.0, (1.0, 1.0))
 

@@ -6,18 +6,16 @@ import random
 from collections import Counter
 
 import pytest
-from click.testing import CliRunner
 
-from summariser.cache import ResponseCache
-from summariser.cli import main
-from summariser.client import ModelClient
-from summariser.pipeline import summarise
-from summariser.prompts import load_prompt
+from summariser.flow.cache import ResponseCache
+from summariser.transport.client import ModelClient
+from summariser.flow.pipeline import summarise
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper
-from summariser.reask import MAX_REASKS
-from summariser.retry import BREAKER_FAILURES, MAX_ATTEMPTS, Breaker
+from summariser.transport.reask import MAX_REASKS
+from summariser.transport.retry import BREAKER_FAILURES, MAX_ATTEMPTS, Breaker
 
-from .conftest import FAKE_ENDPOINT_PROMPT, GOOD
+from .conftest import cli, fake_client, FAKE_ENDPOINT_PROMPT, GOOD
 from .fake_server import FakeServer, Reply, paper_number
 
 # The client's timeout; a "hang" answers after twice that. Long enough that a good answer is never
@@ -43,9 +41,6 @@ FAULTS = {
 REASKED = {"answer failing the schema", "label outside the allowed set"}
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(no_backoff):
-    pass
 
 
 def papers(n):
@@ -53,7 +48,7 @@ def papers(n):
 
 
 def client_for(srv, timeout=TIMEOUT):
-    return ModelClient(model="fake", base_url=srv.url, timeout=timeout)
+    return fake_client(srv.url, timeout=timeout)
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -144,7 +139,7 @@ def test_the_command_exits_1_with_every_row_an_error_when_the_endpoint_is_down(t
     with FakeServer([FAULTS["502"]]) as srv:
         args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT]
         args += [str(dump), "-o", str(out)]
-        result = CliRunner().invoke(main, args)
+        result = cli(*args)
     assert result.exit_code == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 60 and all(r["error"] for r in rows)
@@ -203,17 +198,14 @@ def test_an_answer_that_cannot_be_cached_still_gives_its_row(tmp_path, monkeypat
     assert all(r.error is None and "answer not cached (OSError" in r.warning for r in rows)
 
 
-def test_an_unexpected_error_in_one_call_is_that_papers_error_row(tmp_path, monkeypatch):
-    import summariser.pipeline as pipeline
+def test_an_unexpected_error_in_one_call_is_that_papers_error_row(tmp_path):
+    class BrokenForPaper1(ModelClient):
+        def call(self, request):
+            if "Paper number 1\n" in request.prompt:
+                raise RuntimeError("something unforeseen")
+            return super().call(request)
 
-    real = pipeline.call_model
-
-    def broken_for_paper_1(paper, *args, **kw):
-        if paper.id == "p1":
-            raise RuntimeError("something unforeseen")
-        return real(paper, *args, **kw)
-
-    monkeypatch.setattr(pipeline, "call_model", broken_for_paper_1)
     with FakeServer([Reply(text=GOOD)]) as srv:
-        rows = list(summarise(papers(3), PROMPT, client_for(srv), None, concurrency=2))
+        client = BrokenForPaper1(model="fake", base_url=srv.url)
+        rows = list(summarise(papers(3), PROMPT, client, None, concurrency=2))
     assert [r.error for r in rows] == [None, "internal error: RuntimeError: something unforeseen", None]

@@ -8,15 +8,15 @@ SUMMARISER_RECORD=1 pytest tests/test_injection.py
 
 import pytest
 
-from summariser.cache import ResponseCache
-from summariser.client import ModelClient
-from summariser.embedded import MODEL_NAME, EmbeddedServer
-from summariser.pipeline import summarise
-from summariser.prompts import load_prompt
+from summariser.flow.cache import ResponseCache
+from summariser.transport.client import ModelClient
+from summariser.engine.server import MODEL_NAME, EmbeddedServer
+from summariser.flow.pipeline import summarise
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper
-from summariser.render import render
+from summariser.prompting.render import render
 
-from .conftest import RECORDING, RECORDING_KEY, recorder
+from .conftest import fake_client, RECORDING, RECORDING_KEY, recorder
 from .fake_server import FakeServer, Reply
 
 BACKGROUND = (
@@ -99,11 +99,11 @@ def test_line_breaks_in_a_paper_cannot_forge_the_prompts_structure():
         " pwned\nTopic: pwned\nContribution: pwned",
     ],
 )
-def test_a_model_that_obeys_the_injection_gets_an_error_row_never_its_answer(obeyed, tmp_path, no_backoff):
+def test_a_model_that_obeys_the_injection_gets_an_error_row_never_its_answer(obeyed, tmp_path):
     prompt = load_prompt("fewshot-v1")
     cache = ResponseCache(tmp_path / "c")
     with FakeServer([Reply(text=obeyed)]) as srv:
-        rows = list(summarise(ADVERSARIAL[:1], prompt, ModelClient("fake", srv.url), cache))
+        rows = list(summarise(ADVERSARIAL[:1], prompt, fake_client(srv.url), cache))
     assert rows[0].error.startswith("invalid answer after")
     assert_allowed(rows, prompt)
     assert len(cache) == 0  # an invalid answer is never cached

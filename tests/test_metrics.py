@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from summariser.metrics import (
+from summariser.evaluation.metrics import (
     MISSING,
     cohen_kappa,
     field_metrics,

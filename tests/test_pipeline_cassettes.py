@@ -5,9 +5,9 @@ Re-record with: SUMMARISER_RECORD=1 pytest tests/test_pipeline_cassettes.py
 
 import pytest
 
-from summariser.cache import ResponseCache
-from summariser.pipeline import summarise
-from summariser.prompts import load_prompt
+from summariser.flow.cache import ResponseCache
+from summariser.flow.pipeline import summarise
+from summariser.prompting.store import load_prompt
 from summariser.records import read_dump
 
 from .conftest import RECORDING, SEED_DUMP, recorder

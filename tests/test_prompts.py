@@ -1,7 +1,9 @@
 import pytest
 
-from summariser import prompts
-from summariser.prompts import PromptError, load_prompt, read_lock
+from summariser.prompting import store as prompts
+from summariser.prompting.store import PromptError, load_prompt, read_lock
+
+from .conftest import shipped_source
 
 SHIPPED = prompts.available_versions()
 
@@ -34,7 +36,7 @@ def test_default_fields_follow_the_labelling_precedence():
 
 
 def test_hash_is_of_the_file_bytes(tmp_path):
-    src = (prompts.prompts_dir() / "fewshot-v1.toml").read_text()
+    src = shipped_source("fewshot-v1")
     path = tmp_path / "mine.toml"
     path.write_text(src)
     a = load_prompt(str(path)).sha256
@@ -48,7 +50,7 @@ def test_unknown_version_lists_known_ones():
 
 
 def test_example_with_label_outside_the_set_is_rejected(tmp_path):
-    src = (prompts.prompts_dir() / "fewshot-v1.toml").read_text()
+    src = shipped_source("fewshot-v1")
     path = tmp_path / "bad.toml"
     path.write_text(src.replace('topic = "language"', 'topic = "linguistics"', 1))
     with pytest.raises(PromptError, match="linguistics"):
@@ -63,7 +65,7 @@ def test_diff_shows_changed_lines():
 
 
 def test_a_label_field_may_not_be_called_summary(tmp_path):
-    src = (prompts.prompts_dir() / "fewshot-v1.toml").read_text()
+    src = shipped_source("fewshot-v1")
     path = tmp_path / "bad.toml"
     path.write_text(src.replace('name = "contribution"', 'name = "summary"'))
     with pytest.raises(PromptError, match="not 'summary'"):
@@ -71,7 +73,7 @@ def test_a_label_field_may_not_be_called_summary(tmp_path):
 
 
 def test_a_retrieval_pool_that_is_missing_or_has_bad_labels_is_refused(tmp_path):
-    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text()
+    src = shipped_source("fewshot-v2")
     path = tmp_path / "mine.toml"
     path.write_text(src)
     with pytest.raises(PromptError, match="retrieval pool: No such file"):

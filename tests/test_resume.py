@@ -13,10 +13,12 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from summariser.cache import CachedAnswer
+from summariser.flow.cache import CachedAnswer
 
 from .conftest import FAKE_ENDPOINT_PROMPT
 from .fake_server import FakeServer, Reply, paper_number
+
+pytestmark = pytest.mark.processes  # real processes: not in `make test-fast`
 
 N = 60
 KEY = "sk-test-resume-0123456789abcdefXYZ"

@@ -6,16 +6,16 @@ import shutil
 
 import pytest
 
-from summariser import prompts
-from summariser.client import ModelClient
-from summariser.evaluate import evaluate
-from summariser.gold import load_gold
-from summariser.prompts import Example, PromptError, load_prompt
+from summariser.prompting import store as prompts
+from summariser.transport.client import ModelClient
+from summariser.evaluation.evaluate import evaluate
+from summariser.evaluation.gold import load_gold
+from summariser.prompting.store import Example, PromptError, load_prompt
 from summariser.records import Paper, read_dump
-from summariser.render import render, retrieved_examples
-from summariser.retrieval import ExampleIndex
+from summariser.prompting.render import render, retrieved_examples
+from summariser.prompting.retrieval import ExampleIndex
 
-from .conftest import GOOD, SEED_DUMP
+from .conftest import fake_client, shipped_source, GOOD, SEED_DUMP
 from .fake_server import FakeServer, Reply
 
 LABELS = {"topic": "language", "contribution": "method"}
@@ -47,14 +47,14 @@ def test_a_paper_is_never_its_own_example_under_another_id_title_or_abstract():
 
 
 def test_example_abstracts_are_cut_to_the_versions_length_and_chat_prompts_get_them_too(tmp_path):
-    src = (prompts.prompts_dir() / "chat-v1.toml").read_text()
+    src = shipped_source("chat-v1")
     path = tmp_path / "chat-r.toml"
     (tmp_path / "pools").mkdir()
     shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
     path.write_text(src + '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_words = 5\n')
     prompt = load_prompt(str(path))
     paper = read_dump(str(SEED_DUMP)).papers[0]
-    [first, second] = retrieved_examples(prompt, paper)
+    [first, second] = retrieved_examples(prompt, paper, ExampleIndex.for_version(prompt))
     assert len(first.abstract.split()) == 6 and first.abstract.endswith(" ...")
     messages = render(prompt, paper, "m", "schema").messages
     # system, then each example as a user turn and the assistant's answer, then the paper
@@ -79,7 +79,7 @@ def test_each_paper_gets_its_own_examples_in_its_request():
     prompt = load_prompt("fewshot-v2")
     papers = read_dump(str(SEED_DUMP)).papers[:2]
     requests = [render(prompt, p, "m", "llama").prompt for p in papers]
-    chosen = [retrieved_examples(prompt, p) for p in papers]
+    chosen = [retrieved_examples(prompt, p, ExampleIndex.for_version(prompt)) for p in papers]
     for examples, text in zip(chosen, requests):
         assert len(examples) == prompt.retrieval.k
         # fewshot-v2 shows a retrieved example's title, summary and labels, after the fixed examples.
@@ -95,7 +95,7 @@ def test_eval_never_shows_a_paper_its_own_gold_answer(tmp_path):
     own = {p.id: gold.reference()[p.id].summary for p in papers}
     prompt = load_prompt("fewshot-v2")
     with FakeServer([Reply(text=GOOD)]) as srv:
-        evaluate(gold, papers, [prompt], ModelClient("fake", srv.url), concurrency=4)
+        evaluate(gold, papers, [prompt], fake_client(srv.url), concurrency=4)
         sent = list(srv.requests)
     assert len(sent) == len(papers)
     for body in sent:
@@ -112,7 +112,7 @@ def test_without_example_summaries_retrieved_papers_show_title_and_labels_only()
     prompt = load_prompt("fewshot-v4")
     assert prompt.retrieval is not None and not prompt.retrieval.example_summaries
     paper = read_dump(str(SEED_DUMP)).papers[0]
-    examples = retrieved_examples(prompt, paper)
+    examples = retrieved_examples(prompt, paper, ExampleIndex.for_version(prompt))
     text = render(prompt, paper, "m", "llama").prompt
     assert len(examples) == prompt.retrieval.k
     for ex in examples:
@@ -126,12 +126,12 @@ def test_without_example_summaries_retrieved_papers_show_title_and_labels_only()
 def test_without_example_summaries_a_shown_abstract_is_still_followed_by_labels_only(tmp_path):
     (tmp_path / "pools").mkdir()
     shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
-    src = (prompts.prompts_dir() / "fewshot-v4.toml").read_text().replace("example_words = 0\n", "example_words = 5\n")
+    src = shipped_source("fewshot-v4").replace("example_words = 0\n", "example_words = 5\n")
     (tmp_path / "mine.toml").write_text(src.replace('version = "fewshot-v4"', 'version = "mine"'))
     prompt = load_prompt(str(tmp_path / "mine.toml"))
     paper = read_dump(str(SEED_DUMP)).papers[0]
     text = render(prompt, paper, "m", "llama").prompt
-    for ex in retrieved_examples(prompt, paper):
+    for ex in retrieved_examples(prompt, paper, ExampleIndex.for_version(prompt)):
         assert f"Title: {ex.title}\nAbstract: {ex.abstract}\nTopic: {ex.labels['topic']}\n" in text
     assert text.count("Summary:") == len(prompt.examples) + 1
 
@@ -142,8 +142,8 @@ def test_example_summaries_leaves_older_hashes_alone_and_is_refused_where_exampl
     (tmp_path / "pools").mkdir()
     shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
     retrieval = '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_summaries = false\n'
-    chat = (prompts.prompts_dir() / "chat-v1.toml").read_text()
-    json_completion = (prompts.prompts_dir() / "fewshot-v1.toml").read_text().replace('format = "lines"', 'format = "json"')
+    chat = shipped_source("chat-v1")
+    json_completion = shipped_source("fewshot-v1").replace('format = "lines"', 'format = "json"')
     assert 'format = "json"' in json_completion
     for name, src in (("chat", chat), ("json", json_completion)):
         (tmp_path / f"{name}.toml").write_text(src + retrieval)

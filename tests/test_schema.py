@@ -2,10 +2,12 @@ import json
 
 import pytest
 
-from summariser.prompts import load_prompt
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper
-from summariser.render import render
-from summariser.schema import AnswerError, gbnf_grammar, validate_answer
+from summariser.prompting.render import render
+from summariser.base.errors import AnswerError
+from summariser.prompting.answers import validate_answer
+from summariser.prompting.grammar import gbnf_grammar
 
 FEWSHOT = load_prompt("fewshot-v1")
 CHAT = load_prompt("chat-v1")

@@ -5,13 +5,20 @@ import math
 import numpy as np
 import pytest
 
-from summariser import prompts
-from summariser.client import _logprobs
-from summariser.confidence import TokenLogprob, label_confidence, label_distributions
-from summariser.prompts import Example, PromptError, load_prompt
+from .conftest import shipped_source
+from summariser.prompting import store as prompts
+from summariser.base import versions
+from summariser.base.errors import EmbeddedModelError
+from summariser.base.types import Answer, TokenLogprob
+from summariser.flow.embedding_store import EmbeddingStore
+from summariser.labels.confidence import label_confidence, label_distributions
+from summariser.labels.decide import Labeller
+from summariser.labels.votes import SMOOTHING, combine, neighbour_votes
+from summariser.prompting.retrieval import ExampleIndex
+from summariser.prompting.store import PromptError, load_prompt
+from summariser.prompting.version import Example
 from summariser.records import Paper
-from summariser.schema import Answer
-from summariser.votes import SMOOTHING, combine, decide, neighbour_votes
+from summariser.transport.logprobs import logprobs_from as _logprobs
 
 PROMPT = load_prompt("fewshot-v1")
 TEXT = " A parser.\nTopic: language\nContribution: method"
@@ -103,7 +110,7 @@ def test_the_client_reads_alternatives_in_both_openai_shapes():
 
 
 def test_chat_versions_ask_for_alternatives_apart():
-    from summariser.render import render
+    from summariser.prompting.render import render
 
     chat = load_prompt("chat-v1").model_copy(deep=True)
     chat.params.logprobs = 5
@@ -121,7 +128,7 @@ POOL = [
 
 def voting_prompt(tmp_path, vote_k=2, weight=1.0, similarity="tfidf"):
     path = tmp_path / "vote.toml"
-    src = (prompts.prompts_dir() / "fewshot-v2.toml").read_text().replace('version = "fewshot-v2"', 'version = "vote"')
+    src = shipped_source("fewshot-v2").replace('version = "fewshot-v2"', 'version = "vote"')
     src = src.replace("k = 4\n", f"k = 1\nvote_k = {vote_k}\nvote_weight = {weight}\nvote_similarity = '{similarity}'\n")
     (tmp_path / "pools").mkdir(exist_ok=True)
     (tmp_path / "pools" / "seed-gold.jsonl").write_text("\n".join(ex.model_dump_json() for ex in POOL) + "\n")
@@ -129,10 +136,25 @@ def voting_prompt(tmp_path, vote_k=2, weight=1.0, similarity="tfidf"):
     return load_prompt(str(path))
 
 
+class FakeEmbedder:
+    """Vectors from fake_embed (below); counts the texts it embeds."""
+
+    def __init__(self):
+        self.texts = []
+
+    def embed(self, texts, layers=0):
+        self.texts.extend(texts)
+        return fake_embed(texts)
+
+
+def votes_of(prompt, paper):
+    return neighbour_votes(prompt, ExampleIndex.for_version(prompt, FakeEmbedder()), paper)
+
+
 def test_votes_are_the_nearest_papers_labels_weighted_by_similarity(tmp_path):
     prompt = voting_prompt(tmp_path)
     paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
-    votes = neighbour_votes(prompt, paper)
+    votes = votes_of(prompt, paper)
     topic = votes["topic"]
     assert sum(topic.values()) == pytest.approx(1.0)
     # Both neighbours are health papers; science (the third paper) is not among the 2 nearest.
@@ -144,7 +166,7 @@ def test_a_paper_never_votes_for_itself(tmp_path):
     prompt = voting_prompt(tmp_path, vote_k=2)
     star = POOL[2]
     # The same paper under its title, with an abstract that shares no word with the pool's copy.
-    votes = neighbour_votes(prompt, Paper(id="any", title=star.title, abstract="Tumour detection in scans."))
+    votes = votes_of(prompt, Paper(id="any", title=star.title, abstract="Tumour detection in scans."))
     # The star paper is left out, so the two health papers vote and theory gets only smoothing.
     assert votes["contribution"]["theory"] == pytest.approx(votes["contribution"]["position"])
 
@@ -161,20 +183,19 @@ def test_decide_overrules_an_unsure_model_when_the_neighbours_agree(tmp_path):
     paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
     answer = Answer(summary="s", labels={"topic": "science", "contribution": "method"}, confidence={"topic": 0.5, "contribution": 0.9})
     topic = dict.fromkeys(prompt.field("topic").values, 0.0) | {"science": 0.5, "health": 0.45, "language": 0.05}
-    decided = decide(answer, {"topic": topic, "contribution": None}, prompt, paper)
+    labeller = Labeller(prompt, ExampleIndex.for_version(prompt))
+    decided = labeller.vote(answer, {"topic": topic, "contribution": None}, paper)
     assert decided.labels["topic"] == "health" and 0.5 < decided.confidence["topic"] < 1
     # A field without a distribution keeps the model's label and confidence.
     assert decided.labels["contribution"] == "method" and decided.confidence["contribution"] == 0.9
     sure = topic | {"science": 0.95, "health": 0.0, "language": 0.05}
-    assert decide(answer, {"topic": sure, "contribution": None}, prompt, paper).labels["topic"] == "science"
+    assert labeller.vote(answer, {"topic": sure, "contribution": None}, paper).labels["topic"] == "science"
 
 
 def test_votes_are_part_of_the_hash_and_need_a_big_enough_pool(tmp_path, monkeypatch):
-    from summariser import votes
-
     assert voting_prompt(tmp_path, vote_k=2).sha256 != voting_prompt(tmp_path, vote_k=1).sha256
     before = voting_prompt(tmp_path).sha256
-    monkeypatch.setattr(votes, "VOTES_VERSION", "votes-changed")  # the way labels are decided
+    monkeypatch.setattr(versions, "VOTES_VERSION", "votes-changed")  # the way labels are decided
     assert voting_prompt(tmp_path).sha256 != before
     assert voting_prompt(tmp_path, weight=1.0).sha256 != voting_prompt(tmp_path, weight=2.0).sha256
     with pytest.raises(PromptError, match="pool needs more than 3"):
@@ -182,7 +203,7 @@ def test_votes_are_part_of_the_hash_and_need_a_big_enough_pool(tmp_path, monkeyp
 
 
 def test_the_vote_baseline_labels_each_paper_with_its_neighbours_favourite(tmp_path):
-    from summariser.baselines import vote_baseline
+    from summariser.evaluation.baselines import vote_baseline
 
     prompt = voting_prompt(tmp_path)
     papers = [
@@ -191,7 +212,7 @@ def test_the_vote_baseline_labels_each_paper_with_its_neighbours_favourite(tmp_p
         Paper(id="scan2", title="Brain tumour masks", abstract="Tumour masks for brain scans."),
     ]
     gold = {"brain": {"topic": "health"}, "stars": {"topic": "science"}, "scan2": {"topic": "science"}}  # scan2's gold disagrees
-    base = vote_baseline(prompt, papers, gold)
+    base = vote_baseline(prompt, ExampleIndex.for_version(prompt), papers, gold)
     assert base.vote_k == 2 and set(base.fields) == {"topic"}
     assert base.fields["topic"].accuracy == pytest.approx(2 / 3)
 
@@ -206,130 +227,111 @@ def fake_embed(texts, layers=0):
     return np.array([one(t) for t in texts])
 
 
-def test_votes_by_embedding_follow_the_embeddings_not_the_words(tmp_path, monkeypatch):
-    from summariser import embeddings
-
-    monkeypatch.setattr(embeddings, "embed", fake_embed)
+def test_votes_by_embedding_follow_the_embeddings_not_the_words(tmp_path):
     paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
-    by_words = neighbour_votes(voting_prompt(tmp_path, vote_k=1), paper)["topic"]
-    by_meaning = neighbour_votes(voting_prompt(tmp_path, vote_k=1, similarity="embedding"), paper)["topic"]
+    by_words = votes_of(voting_prompt(tmp_path, vote_k=1), paper)["topic"]
+    by_meaning = votes_of(voting_prompt(tmp_path, vote_k=1, similarity="embedding"), paper)["topic"]
     assert max(by_words, key=by_words.get) == "health"
     assert max(by_meaning, key=by_meaning.get) == "science"
 
 
-def test_votes_by_embedding_never_count_the_paper_itself(tmp_path, monkeypatch):
-    from summariser import embeddings
-
-    monkeypatch.setattr(embeddings, "embed", fake_embed)
+def test_votes_by_embedding_never_count_the_paper_itself(tmp_path):
     star = POOL[2]
     # Its own embedding would be the closest of all (science would win). Left out, the two health
     # papers remain, both on the far side of the pool's mean (negative similarity): they add
     # nothing rather than count against health, so every value keeps only its smoothing.
-    votes = neighbour_votes(voting_prompt(tmp_path, similarity="embedding"), Paper(id="any", title=star.title, abstract=star.abstract))
+    votes = votes_of(voting_prompt(tmp_path, similarity="embedding"), Paper(id="any", title=star.title, abstract=star.abstract))
     assert votes["topic"]["science"] == pytest.approx(votes["topic"]["health"]) == pytest.approx(1 / len(votes["topic"]))
 
 
 def test_vote_similarity_is_part_of_the_hash_and_needs_votes(tmp_path, monkeypatch):
-    from summariser import embeddings
-
     by_words = voting_prompt(tmp_path).sha256
     by_meaning = voting_prompt(tmp_path, similarity="embedding").sha256
     assert by_words != by_meaning
-    monkeypatch.setattr(embeddings, "EMBEDDING_VERSION", "embedding-changed")
+    monkeypatch.setattr(versions, "EMBEDDING_VERSION", "embedding-changed")
     assert voting_prompt(tmp_path, similarity="embedding").sha256 != by_meaning
     assert voting_prompt(tmp_path).sha256 == by_words  # TF-IDF votes do not depend on it
     with pytest.raises(PromptError, match="vote_similarity needs vote_k"):
         voting_prompt(tmp_path, vote_k=0, similarity="embedding")
 
 
-def test_a_run_embeds_the_pool_and_the_uncached_papers_once_before_any_call(tmp_path, monkeypatch):
-    from summariser import embeddings
-    from summariser.cache import ResponseCache
-    from summariser.client import ModelClient
-    from summariser.pipeline import summarise
+def test_a_run_embeds_the_pool_and_the_uncached_papers_once_before_any_call(tmp_path):
+    from summariser.flow.cache import ResponseCache
+    from summariser.flow.pipeline import summarise, version_index
 
-    from .conftest import GOOD
+    from .conftest import GOOD, fake_client
     from .fake_server import FakeServer, Reply
 
     events = []
 
-    def recording_embed(texts, layers=0):
-        events.append(("embed", len(texts), sorted({t.split(".")[0] for t in texts})))
-        return np.array([[1.0 + len(t) % 3, 1.0, float(sum(map(ord, t)) % 7)] for t in texts])
+    class RecordingEngine:
+        def embed(self, texts, layers=0):
+            events.extend(("embed", t.split(".")[0]) for t in texts)
+            return np.array([[1.0 + len(t) % 3, 1.0, float(sum(map(ord, t)) % 7)] for t in texts])
 
-    monkeypatch.setattr(embeddings, "embed", recording_embed)
     prompt = voting_prompt(tmp_path, similarity="embedding")
     papers = [Paper(id=f"p{i}", title=f"Paper {i}", abstract=f"Abstract {i}.") for i in range(4)]
     cache = ResponseCache(tmp_path / "cache")
+    assert version_index(prompt, cache).embedder.directory == tmp_path / "cache" / "embeddings"  # beside the answers
 
     def respond(body):
         events.append(("call",))
         return Reply(text=GOOD)
 
+    def run(some):
+        index = ExampleIndex.for_version(prompt, EmbeddingStore.beside(cache.directory, RecordingEngine()))
+        return list(summarise(some, prompt, client, cache, concurrency=2, index=index))
+
     with FakeServer(responder=respond) as srv:
-        client = ModelClient(model="fake", base_url=srv.url)
-        rows = list(summarise(papers[:3], prompt, client, cache, concurrency=2))
+        client = fake_client(srv.url)
+        rows = run(papers[:3])
         pool_titles = sorted(ex.title for ex in POOL)
         # One pass over the pool and the three papers, before the first call.
-        assert events[0] == ("embed", len(POOL) + 3, sorted(pool_titles + ["Paper 0", "Paper 1", "Paper 2"]))
-        assert [e[0] for e in events[1:]] == ["call"] * 3
+        assert sorted(t for _, t in events[: len(POOL) + 3]) == sorted(pool_titles + ["Paper 0", "Paper 1", "Paper 2"])
+        assert [e[0] for e in events[len(POOL) + 3 :]] == ["call"] * 3
         events.clear()
-        rows += list(summarise(papers, prompt, client, cache, concurrency=2))
-        # Only the paper the cache has no answer for is embedded again (with the pool, from the store).
-        assert events[0] == ("embed", len(POOL) + 1, sorted(pool_titles + ["Paper 3"]))
-        assert [e[0] for e in events[1:]] == ["call"]
+        rows += run(papers)
+        # Only the paper the cache has no answer for is embedded again (the pool comes from the store).
+        assert events == [("embed", "Paper 3"), ("call",)]
         events.clear()
-        rows += list(summarise(papers, prompt, client, cache, concurrency=2))
+        rows += run(papers)
     assert events == []  # a fully cached run neither embeds nor calls
     assert len(rows) == 11 and all(r.error is None for r in rows)
-    assert embeddings.store_directory() == tmp_path / "cache" / "embeddings"  # beside the answers
 
 
 def test_without_llama_cpp_embedding_says_what_to_install(monkeypatch):
     import sys
 
-    from summariser import embeddings
-    from summariser.embedded import EmbeddedModelError
-
-    monkeypatch.setattr(embeddings, "_model", None)
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as if not installed
     with pytest.raises(EmbeddedModelError, match=r"pip install 'summariser\[embedded\]'"):
-        embeddings.embed(["A text never embedded before in this test run."])
+        EmbeddingStore().embed(["A text never embedded before in this test run."])
 
 
-def test_embeddings_are_kept_in_a_folder_only_the_user_can_read_and_survive_a_reopen(tmp_path, monkeypatch):
-    from summariser import embeddings
-
-    class FakeModel:
+def test_embeddings_are_kept_in_a_folder_only_the_user_can_read_and_survive_a_reopen(tmp_path):
+    class FakeEngine:
         calls = 0
 
-        def embed(self, text, normalize, truncate):
-            FakeModel.calls += 1
-            return [3.0, 4.0]
+        def embed(self, texts, layers=0):
+            FakeEngine.calls += len(texts)
+            return np.array([[3.0, 4.0]] * len(texts))
 
-    monkeypatch.setattr(embeddings, "_load_model", FakeModel)
     folder = tmp_path / "new-cache" / "embeddings"
-    embeddings.use_store(folder)
-    try:
-        assert embeddings.embed(["a text"]).tolist() == [[3.0, 4.0]]
-        assert (folder.stat().st_mode & 0o777) == (folder.parent.stat().st_mode & 0o777) == 0o700
-        embeddings.use_store(tmp_path / "elsewhere")
-        embeddings.use_store(folder)  # opened again, as by the next run
-        assert embeddings.embed(["a text"]).tolist() == [[3.0, 4.0]] and FakeModel.calls == 1
-    finally:
-        embeddings.use_store(tmp_path / "after")
+    store = EmbeddingStore(folder, FakeEngine())
+    assert store.embed(["a text"]).tolist() == [[3.0, 4.0]]
+    assert (folder.stat().st_mode & 0o777) == (folder.parent.stat().st_mode & 0o777) == 0o700
+    store.close()
+    again = EmbeddingStore(folder, FakeEngine())  # opened again, as by the next run
+    assert again.embed(["a text"]).tolist() == [[3.0, 4.0]] and FakeEngine.calls == 1
 
 
 @pytest.mark.parametrize("similarity, expected", [("tfidf", "health"), ("embedding", "science")])
-def test_a_run_decides_an_unsure_label_with_the_neighbours_its_similarity_finds(tmp_path, monkeypatch, similarity, expected):
-    from summariser import embeddings
-    from summariser.cache import ResponseCache
-    from summariser.client import ModelClient
-    from summariser.pipeline import summarise
+def test_a_run_decides_an_unsure_label_with_the_neighbours_its_similarity_finds(tmp_path, similarity, expected):
+    from summariser.flow.cache import ResponseCache
+    from summariser.flow.pipeline import summarise
 
+    from .conftest import fake_client
     from .fake_server import FakeServer, Reply
 
-    monkeypatch.setattr(embeddings, "embed", fake_embed)
     # The model is unsure between science and health; the one neighbour decides.
     pieces = [" A", " study", ".", "\n", "Topic", ":", " science", "\n", "Contribution", ":", " method"]
     tops = [None] * len(pieces)
@@ -343,17 +345,19 @@ def test_a_run_decides_an_unsure_label_with_the_neighbours_its_similarity_finds(
     }
     body = {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
     paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
+    prompt = voting_prompt(tmp_path, vote_k=1, similarity=similarity)
+    index = ExampleIndex.for_version(prompt, FakeEmbedder())
     with FakeServer([Reply(body=body)]) as srv:
-        [row] = summarise([paper], voting_prompt(tmp_path, vote_k=1, similarity=similarity), ModelClient(model="fake", base_url=srv.url), ResponseCache(tmp_path / "c"))
+        [row] = summarise([paper], prompt, fake_client(srv.url), ResponseCache(tmp_path / "c"), index=index)
     assert row.error is None and row.labels["topic"] == expected
     assert 0.5 < row.confidence["topic"] < 1
 
 
 def test_llama_cpp_errors_reach_the_terminal_but_its_warnings_do_not(capsys):
     pytest.importorskip("llama_cpp")  # summariser[embedded]
-    from summariser import embeddings
+    from summariser.engine.weights import errors_only_log
 
-    log = embeddings._errors_only_log()
+    log = errors_only_log()
     log(3, b"model default pooling_type is [-1]\n", None)  # GGML_LOG_LEVEL_WARN
     log(5, b"...continued\n", None)
     log(4, b"failed to load model\n", None)  # GGML_LOG_LEVEL_ERROR

@@ -2,15 +2,18 @@
 
 import pytest
 
-from summariser.cache import ResponseCache
-from summariser.client import FatalModelError, ModelClient
-from summariser.pipeline import summarise
-from summariser.prompts import load_prompt
+from summariser.flow.cache import ResponseCache
+from summariser.transport.client import FatalModelError, ModelClient
+from summariser.flow.pipeline import summarise
+from summariser.prompting.store import load_prompt
 from summariser.records import Paper
-from summariser.workers import PROCESS_THRESHOLD, processes_for
+from summariser.flow.workers import PROCESS_THRESHOLD, processes_for
 
+from .conftest import fake_client
 from .fake_server import FakeServer, Reply
 from .test_client import _echo_title
+
+pytestmark = pytest.mark.processes  # real processes: not in `make test-fast`
 
 PROMPT = load_prompt("fewshot-v1")
 CONCURRENCY = 2 * PROCESS_THRESHOLD
@@ -34,7 +37,7 @@ def test_rows_come_back_in_input_order_and_are_cached_by_the_workers(tmp_path):
     delays = {p.title: 0.002 * (150 - i) for i, p in enumerate(items)}
     cache = ResponseCache(tmp_path / "c")
     with FakeServer(responder=_echo_title(delays)) as srv:
-        rows = list(summarise(items, PROMPT, ModelClient(model="fake", base_url=srv.url), cache, concurrency=CONCURRENCY))
+        rows = list(summarise(items, PROMPT, fake_client(srv.url), cache, concurrency=CONCURRENCY))
     assert [r.id for r in rows] == [p.id for p in items]
     assert [r.summary for r in rows] == [f"About {p.title}." for p in items]
     assert len(srv.requests) == 150
@@ -42,14 +45,14 @@ def test_rows_come_back_in_input_order_and_are_cached_by_the_workers(tmp_path):
     def no_model() -> str:
         raise AssertionError("the model was started for a cached run")
 
-    again = list(summarise(items, PROMPT, ModelClient(model="fake", base_url=no_model), cache, concurrency=CONCURRENCY))
+    again = list(summarise(items, PROMPT, fake_client(no_model), cache, concurrency=CONCURRENCY))
     assert all(r.cached for r in again) and [r.summary for r in again] == [r.summary for r in rows]
 
 
 def test_a_refused_key_in_a_worker_stops_the_run():
     with FakeServer([Reply(401, body={"error": {"message": "invalid key"}})]) as srv:
         with pytest.raises(FatalModelError, match="refused the API key"):
-            list(summarise(papers(80), PROMPT, ModelClient(model="fake", base_url=srv.url), concurrency=CONCURRENCY))
+            list(summarise(papers(80), PROMPT, fake_client(srv.url), concurrency=CONCURRENCY))
 
 
 def test_a_rate_limit_in_one_process_pauses_the_others():
@@ -57,7 +60,7 @@ def test_a_rate_limit_in_one_process_pauses_the_others():
     replies += [Reply(text=" A summary.\nTopic: language\nContribution: method", delay=0.2)]
     items = papers(2 * CONCURRENCY)
     with FakeServer(replies) as srv:
-        rows = list(summarise(items, PROMPT, ModelClient(model="fake", base_url=srv.url), concurrency=CONCURRENCY))
+        rows = list(summarise(items, PROMPT, fake_client(srv.url), concurrency=CONCURRENCY))
     assert all(r.error is None for r in rows) and len(srv.arrivals) == len(items) + 1
     limited_at = next(t for t, status in srv.arrivals if status == 429)
     # Until the 429 is read and the shared pause set, the other workers keep sending: 0.1-0.15 s

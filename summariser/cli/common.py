@@ -1,0 +1,101 @@
+"""What the commands share: options, failing with a one-line message, opening the cache."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from ..base.versions import EMBEDDED_SLOTS
+from ..flow.cache import ResponseCache
+from ..flow.storage import default_cache_dir
+from ..transport.client import DEFAULT_TIMEOUT, ModelClient, connect
+from ..transport.retry import RetryPolicy
+
+EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
+DEFAULT_REMOTE_CONCURRENCY = 8
+_PROJECT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_GOLD = _PROJECT / "evals" / "gold.jsonl"
+DEFAULT_DUMP = _PROJECT / "examples" / "papers-dump.txt"
+
+model_option = click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
+base_url_option = click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 [env OPENAI_BASE_URL]. "
+    "With neither this nor OPENAI_API_KEY, the embedded model is used.",
+)
+constrain_option = click.option(
+    "--constrain",
+    type=click.Choice(["auto", "llama", "schema", "mixed", "none"]),
+    default="auto",
+    show_default=True,
+    help="How the server is asked to keep to the answer's shape: 'llama' a llama.cpp grammar or "
+    "JSON schema (llama.cpp, llama-cpp-python), 'schema' OpenAI's json_schema (chat prompts), "
+    "'mixed' a grammar for completion prompts and json_schema for chat prompts, 'none'. "
+    "auto: 'llama' for the embedded model, 'schema' for OpenAI, 'mixed' for other endpoints. "
+    "Answers are validated either way.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for one answer before retrying it.",
+)
+cache_dir_option = click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Cache folder, for answers and (in its embeddings/ folder) paper embeddings [env SUMMARISER_CACHE_DIR; default {default_cache_dir()}].",
+)
+concurrency_help = (
+    f"Requests in flight. Default: {EMBEDDED_SLOTS} on the embedded model (decoded together), "
+    f"{DEFAULT_REMOTE_CONCURRENCY} on an endpoint."
+)
+
+
+def fail(message: str) -> NoReturn:
+    """Say what is wrong on one line and exit with the usage status (2)."""
+    click.echo(f"summariser: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def os_message(exc: OSError) -> str:
+    """An OSError as "file: reason"."""
+    return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+
+
+def open_cache(cache_dir: Path | None) -> ResponseCache:
+    """The response cache, or a one-line failure."""
+    try:
+        return ResponseCache(cache_dir)
+    except OSError as exc:
+        fail(f"cache folder {exc.filename}: {exc.strerror}")
+
+
+def check_writable(path: Path | None) -> None:
+    """Fail before a long eval, not after it, when a report cannot be written."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{exc.filename}: {exc.strerror}")
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        fail(f"{path}: cannot write here")
+
+
+def workers(concurrency: int | None, client: ModelClient) -> int:
+    """Requests in flight: as many as the embedded server decodes together, or the remote default."""
+    return concurrency or client.slots or DEFAULT_REMOTE_CONCURRENCY
+
+
+def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float) -> ModelClient:
+    """The endpoint's client. A program that embeds the CLI may pass a RetryPolicy as click's
+    context object (main(obj=...)): the tests' fake endpoints answer without backoff waits."""
+    ctx = click.get_current_context(silent=True)
+    policy = (ctx.find_object(RetryPolicy) if ctx else None) or RetryPolicy()
+    return connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout, policy=policy)  # type: ignore[arg-type]

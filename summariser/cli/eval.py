@@ -1,0 +1,75 @@
+"""`summariser eval`: how prompt versions' labels and summaries agree with the hand-labelled gold set."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+import click
+
+from ..base.errors import SummariserError
+from ..flow.progress import progress
+from ..prompting.store import DEFAULT_VERSION, load_prompt
+from ..records import read_dump
+from .common import (
+    client_for,
+    DEFAULT_DUMP, DEFAULT_GOLD, base_url_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
+    open_cache, timeout_option, workers,
+)
+
+
+@click.command("eval")
+@click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the default version.")
+@click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_GOLD, show_default=True, help="Gold JSONL file.")
+@click.option("--input", "input_path", default=str(DEFAULT_DUMP), show_default=True, help="The dump holding the gold papers' abstracts.")
+@model_option
+@base_url_option
+@constrain_option
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@timeout_option
+@click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a self-contained HTML report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the metrics as JSON here.")
+@cache_dir_option
+def eval_command(
+    versions: tuple[str, ...], gold_path: Path, input_path: str, model: str | None, base_url: str | None, constrain: str,
+    concurrency: int | None, timeout: float, html_path: Path | None, json_path: Path | None, cache_dir: Path | None,
+) -> None:
+    """Measure how the labels and summaries of prompt versions agree with the hand-labelled gold set.
+
+    Per label field: coverage, accuracy, Cohen's kappa with a 95% bootstrap interval, macro-F1,
+    per-value precision/recall/F1 and the confusion matrix; human agreement when the gold has
+    several annotators; ROUGE-1/2/L of the summaries; tokens per paper. With two or more
+    --prompt, each version against the first, with McNemar's test and the papers that changed.
+    Answers go through the normal cache, so a re-run is free.
+    """
+    try:
+        import krippendorff, matplotlib, rouge_score, scipy, sklearn  # noqa: F401, E401
+    except ImportError as exc:
+        fail(f"summariser eval needs the eval extra ({exc.name} is missing): pip install 'summariser[eval]'")
+    from ..evaluation.evaluate import evaluate
+    from ..evaluation.gold import load_gold
+    from ..evaluation.report import format_text, write_html, write_json
+
+    try:
+        prompts = [load_prompt(v) for v in (versions or (DEFAULT_VERSION,))]
+        gold = load_gold(gold_path)
+        dump = read_dump(input_path)
+        client = client_for(base_url, model, constrain, timeout)
+    except SummariserError as exc:
+        fail(str(exc))
+    check_writable(json_path)
+    check_writable(html_path)
+    try:
+        with closing(open_cache(cache_dir)) as store:
+            result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers(concurrency, client), progress=progress)
+    except SummariserError as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+    click.echo(format_text(result))
+    if json_path:
+        write_json(result, json_path)
+        click.echo(f"metrics: {json_path}", err=True)
+    if html_path:
+        write_html(result, html_path)
+        click.echo(f"report: {html_path}", err=True)

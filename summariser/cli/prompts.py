@@ -1,0 +1,59 @@
+"""`summariser prompts`: list, show and compare prompt versions."""
+
+from __future__ import annotations
+
+import click
+
+from ..base.errors import PromptError
+from ..prompting.store import DEFAULT_VERSION, available_versions, diff_prompts, load_prompt, read_lock, resolve_path
+from ..prompting.version import requirements
+from .common import fail
+
+
+@click.group()
+def prompts() -> None:
+    """List, show and compare prompt versions."""
+
+
+@prompts.command("list")
+def prompts_list() -> None:
+    """Each prompt version: API style, hash, release state, status (recommended, superseded,
+    experimental, and for which endpoints), what it requires, and what it is."""
+    lock = read_lock()
+    for name in available_versions():
+        try:
+            p = load_prompt(name)
+        except PromptError as exc:
+            click.echo(f"{name}: invalid: {exc}")
+            continue
+        released = "released" if lock.get(name) == p.sha256 else ("CHANGED after release" if name in lock else "draft")
+        default = " (default)" if name == DEFAULT_VERSION else ""
+        status = p.meta.status + (f" for {'/'.join(p.meta.recommended_for)}" if p.meta.recommended_for else "")
+        needs = ", ".join(requirements(p)) or "-"
+        summary = p.description.strip().splitlines()[0]
+        click.echo(f"{name}{default}\t{p.api}\t{p.sha256[:12]}\t{released}\t{status}\trequires: {needs}\t{summary}")
+
+
+@prompts.command("show")
+@click.argument("version")
+def prompts_show(version: str) -> None:
+    """Print a prompt version's file."""
+    try:
+        path = resolve_path(version)
+        prompt = load_prompt(version)
+    except PromptError as exc:
+        fail(str(exc))
+    covers = " (of the file above [meta], its pool and retrieval settings)" if prompt.retrieval else " (of the file above [meta])"
+    click.echo(f"# {path} sha256={prompt.sha256}{covers}")
+    click.echo(path.read_text(), nl=False)
+
+
+@prompts.command("diff")
+@click.argument("a")
+@click.argument("b")
+def prompts_diff(a: str, b: str) -> None:
+    """Unified diff between two prompt versions."""
+    try:
+        click.echo(diff_prompts(a, b) or "(identical)", nl=False)
+    except PromptError as exc:
+        fail(str(exc))

@@ -1,0 +1,106 @@
+"""`summariser run`: summarise and label every paper of a dump."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..base.errors import SummariserError
+from ..flow.cache import ResponseCache
+from ..flow.interrupts import exit_now, interruptible
+from ..flow.output import RowWriter, output_format
+from ..flow.pipeline import summarise
+from ..flow.progress import Tally, progress, report_input
+from ..labels.confidence import needs_review
+from ..prompting.store import DEFAULT_VERSION, load_prompt
+from ..records import FORMATS, read_dump
+from .common import (
+    client_for,
+    EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, base_url_option, cache_dir_option, concurrency_help, constrain_option, fail,
+    model_option, os_message, timeout_option, workers,
+)
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", "output", metavar="OUT", help="Output file: .jsonl, .csv or .md. Default: JSONL on stdout.")
+@click.option("--prompt", "prompt_version", default=DEFAULT_VERSION, show_default=True, help="Prompt version name, or a path to a prompt .toml file.")
+@model_option
+@base_url_option
+@click.option("--concurrency", type=click.IntRange(1, 256), help=concurrency_help)
+@timeout_option
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format. Default: detected from the extension or content.")
+@constrain_option
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache (an interrupted run then cannot resume).")
+@click.option(
+    "--review-below",
+    type=click.FloatRange(0, 1),
+    metavar="P",
+    help="Mark rows whose lowest label confidence is below P with needs_review: true (needs a prompt "
+    "version that asks for log-probabilities, such as the default fewshot-v8, and an endpoint that "
+    "returns them).",
+)
+@cache_dir_option
+def run(
+    input_path: str, output: str | None, prompt_version: str, model: str | None, base_url: str | None,
+    concurrency: int | None, timeout: float, limit: int | None, fmt: str | None, constrain: str,
+    no_cache: bool, review_below: float | None, cache_dir: Path | None,
+) -> None:
+    """Summarise and label every paper in INPUT (a file, or - for stdin).
+
+    INPUT may be JSONL/JSON or CSV with title and abstract (and optional id), or a plain-text
+    dump: a title line, then an abstract line, per paper; page boilerplate is dropped.
+    Every paper gets one row: its answer, or an error saying why. Lines that are not papers,
+    and duplicates, are reported with their line number.
+
+    Answers are cached as they arrive and the output file appears whole at the end, so an
+    interrupted run (Ctrl-C, kill, a crash) loses nothing paid for: run the same command again
+    and only the missing papers are sent. Transient endpoint failures are retried; after 10
+    papers in a row fail, the rest are not sent (error rows).
+
+    Progress and a final count go to stderr. Exit status: 0 all rows ok, 1 some rows have
+    an error, 2 unusable input or arguments, 130/143 interrupted (SIGINT/SIGTERM).
+    """
+    tally = Tally()
+    with interruptible(tally, resumable=not no_cache, to_file=output not in (None, "-")):
+        try:
+            output_format(output)
+            dump = read_dump(input_path, fmt)
+            prompt = load_prompt(prompt_version)
+            client = client_for(base_url, model, constrain, timeout)
+            cache = None if no_cache else ResponseCache(cache_dir)
+            writer = RowWriter(output, [f.name for f in prompt.fields])
+        except (SummariserError, ValueError) as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(os_message(exc))
+        papers = dump.papers[:limit] if limit else dump.papers
+        report_input(dump, "<stdin>" if input_path == "-" else input_path)
+        tally.total = len(papers)
+        started = time.monotonic()
+        try:
+            for row in progress(summarise(papers, prompt, client, cache, concurrency=workers(concurrency, client)), len(papers)):
+                if review_below is not None:
+                    row.needs_review = needs_review(row.confidence, review_below)
+                writer.write(row)
+                tally.add(row)
+            writer.close()
+        except (SummariserError, OSError) as exc:
+            writer.abort()
+            click.echo(f"summariser: {os_message(exc) if isinstance(exc, OSError) else exc}", err=True)
+            exit_now(EXIT_USAGE)  # without waiting for calls in flight (their retries can take minutes)
+        except BaseException:
+            writer.abort()  # never leave a half-written temporary file behind
+            raise
+        finally:
+            client.close()
+            if cache is not None:
+                cache.close()
+        where = f" -> {output}" if output and output != "-" else ""
+        lines = tally.summary(where, len(dump.skipped), client.model, prompt.version, time.monotonic() - started, review_below)
+        click.echo("\n".join(lines), err=True)
+    sys.exit(EXIT_ROW_ERRORS if tally.error else EXIT_OK)

@@ -1,0 +1,1 @@
+"""The eval harness: gold sets, metrics, baselines, comparisons and reports."""

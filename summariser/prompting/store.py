@@ -1,0 +1,155 @@
+"""Finding, loading and hashing prompt versions: one TOML file each under prompts/, immutable once
+released (see versions.lock)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..base import versions
+from ..base.errors import PromptError
+from .version import Example, PromptVersion, Retrieval
+
+DEFAULT_VERSION = "fewshot-v8"
+LOCK_NAME = "versions.lock"
+# The catalogue table, last in a version's file and outside its hash.
+_META = re.compile(rb"^\[meta\][ \t]*\r?$", re.M)
+_TABLE = re.compile(rb"^[ \t]*\[", re.M)
+
+
+def prompts_dir() -> Path:
+    """Where prompt versions live: $SUMMARISER_PROMPTS, else the project's prompts/ folder."""
+    env = os.environ.get("SUMMARISER_PROMPTS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent.parent / "prompts"
+
+
+def file_sha256(path: Path) -> str:
+    """The content hash that identifies a prompt version: of the file's bytes above its [meta]
+    table (all of them without one). Comments and descriptions count: a released file never
+    changes, so there is nothing to gain from a canonical form, and bytes need none."""
+    data = path.read_bytes()
+    meta = _META.search(data)
+    return hashlib.sha256(data[: meta.start()] if meta else data).hexdigest()
+
+
+def _check_meta_last(path: Path) -> None:
+    data = path.read_bytes()
+    meta = _META.search(data)
+    if meta and _TABLE.search(data, meta.end()):
+        raise PromptError(f"{path}: [meta] must be the file's last table (it is left out of the version's hash)")
+
+
+def available_versions(directory: Path | None = None) -> list[str]:
+    """Names of the prompt versions in the prompts folder, sorted."""
+    directory = directory or prompts_dir()
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def resolve_path(version: str, directory: Path | None = None) -> Path:
+    """A version name, or a path to a .toml file of the user's own."""
+    if version.endswith(".toml") and Path(version).is_file():
+        return Path(version)
+    path = (directory or prompts_dir()) / f"{version}.toml"
+    if not path.is_file():
+        known = ", ".join(available_versions(directory)) or "none"
+        raise PromptError(f"unknown prompt version {version!r} (known: {known})")
+    return path
+
+
+def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -> PromptVersion:
+    """Load and validate a prompt version by name or path."""
+    path = resolve_path(version, directory)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PromptError(f"{path}: invalid TOML: {exc}") from None
+    _check_meta_last(path)
+    pool_path = None
+    if isinstance(data.get("retrieval"), dict) and "pool" in data["retrieval"]:
+        pool_path = path.parent / data["retrieval"]["pool"]
+        data["pool"] = _read_pool(pool_path)
+    try:
+        prompt = PromptVersion.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PromptError(f"{path}: {where}: {first['msg']}") from None
+    if prompt.version != path.stem and directory is None and path.parent == prompts_dir():
+        raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
+    most = max(prompt.retrieval.k, prompt.retrieval.vote_k) if prompt.retrieval else 0
+    if prompt.retrieval and len(prompt.pool) <= most:
+        raise PromptError(f"{pool_path}: the pool needs more than {most} examples (k, vote_k)")
+    sha = file_sha256(path)
+    if prompt.retrieval and pool_path is not None:
+        sha = _with_pool(sha, pool_path, prompt.retrieval)
+    prompt.sha256 = sha
+    return prompt
+
+
+def _with_pool(file_sha: str, pool_path: Path, retrieval: Retrieval) -> str:
+    """The pool, the retrieval settings (defaults included) and the way examples are chosen are
+    part of the version: changing any of them changes the hash, as editing the file would."""
+    # Settings added after fewshot-v2 are left out while unused or at their default, so older
+    # versions keep their hash (and their cached answers).
+    unused = {"vote_k", "vote_weight"} if not retrieval.votes else set()
+    unused |= {"vote_k"} if retrieval.vote_by == "classifier" else set()
+    unused |= {"example_summaries"} if retrieval.example_summaries else set()
+    unused |= {"vote_similarity"} if retrieval.vote_similarity == "tfidf" else set()
+    unused |= {"vote_by"} if retrieval.vote_by == "neighbours" else set()
+    unused |= {"embedding_words"} if retrieval.embedding_words == versions.EMBEDDING_WORDS or not retrieval.embeds else set()
+    unused |= {"embedding_layers"} if not retrieval.embedding_layers or not retrieval.embeds else set()
+    return versions.version_hash(
+        file_sha,
+        hashlib.sha256(pool_path.read_bytes()).hexdigest(),
+        retrieval.model_dump_json(exclude=unused),
+        votes=retrieval.votes,
+        embeds=retrieval.embeds,
+        layers=retrieval.embedding_layers,
+        classifier=retrieval.vote_by == "classifier",
+    )
+
+
+def _read_pool(path: Path) -> list[dict[str, object]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PromptError(f"{path}: retrieval pool: {exc.strerror}") from None
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                rows.append(Example.model_validate_json(line).model_dump())
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "row"
+                raise PromptError(f"{path}:{n}: {where}: {first['msg']}") from None
+    return rows
+
+
+def read_lock(directory: Path | None = None) -> dict[str, str]:
+    """Released versions and their recorded hashes."""
+    lock = (directory or prompts_dir()) / LOCK_NAME
+    if not lock.is_file():
+        return {}
+    entries = {}
+    for line in lock.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            version, sha = line.split()
+            entries[version] = sha
+    return entries
+
+
+def diff_prompts(a: str, b: str, directory: Path | None = None) -> str:
+    """A unified diff between the files of two prompt versions."""
+    pa, pb = resolve_path(a, directory), resolve_path(b, directory)
+    try:
+        ta, tb = pa.read_text(), pb.read_text()
+    except UnicodeDecodeError as exc:
+        raise PromptError(f"not a UTF-8 prompt file: {exc}") from None
+    return "".join(difflib.unified_diff(ta.splitlines(keepends=True), tb.splitlines(keepends=True), fromfile=pa.name, tofile=pb.name))

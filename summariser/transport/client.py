@@ -1,0 +1,194 @@
+"""The model client: one request in, the model's text and token usage out, through the openai client."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Literal
+
+import httpx2
+import openai
+
+from ..base.engine_api import load_engine
+from ..base.errors import FatalModelError, MalformedResponse, RequestError
+from ..base.types import Completion
+from ..base.versions import EMBEDDED_MODEL
+from ..prompting.render import Request
+from .logprobs import completion_from_json, one_line
+from .retry import Breaker, RateGate, RetryPolicy, call_with_retries
+
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+MAX_CONNECTIONS = 256  # the largest --concurrency
+DEFAULT_TIMEOUT = 120.0  # seconds for one request; a hung request is retried after it
+Constrain = Literal["llama", "schema", "mixed", "none"]
+
+
+class ModelClient:
+    """Sends requests to an OpenAI-compatible endpoint, the embedded model included.
+
+    base_url may be a callable so the embedded server starts only when the first call needs it:
+    a fully cached run never starts it.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | Callable[[], str] | None = None,
+        api_key: str | None = None,
+        constrain: Constrain = "none",
+        timeout: float = DEFAULT_TIMEOUT,
+        on_close: Callable[[], None] | None = None,
+        embedded: bool = False,
+        gate: RateGate | None = None,
+        breaker: Breaker | None = None,
+        policy: RetryPolicy = RetryPolicy(),
+        slots: int | None = None,
+    ) -> None:
+        self.model = model
+        self.embedded = embedded
+        self.slots = slots  # requests the endpoint decodes together, where known (the embedded model)
+        self.policy = policy
+        self.constrain = constrain
+        self._base_url = base_url
+        self._key = api_key
+        self._secret = api_key if api_key and len(api_key) >= 8 else None  # what must never be shown
+        self._timeout = timeout
+        self._on_close = on_close
+        self._client: openai.OpenAI | None = None
+        self._lock = threading.Lock()
+        self._gate = gate or RateGate()
+        self.breaker = breaker or Breaker()  # the endpoint's health, seen over all the papers sent
+
+    def _openai(self) -> openai.OpenAI:
+        with self._lock:
+            if self._client is None:
+                url = self._base_url() if callable(self._base_url) else self._base_url
+                # Keep a connection alive per worker (up to --concurrency's maximum): opening
+                # connections again would cost more than the calls themselves.
+                limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
+                # Retries are ours (tenacity), so the openai client's own are off.
+                self._client = openai.OpenAI(
+                    base_url=url,
+                    api_key=self._key or "not-needed",  # the openai client insists on one
+                    max_retries=0,
+                    timeout=self._timeout,
+                    http_client=openai.DefaultHttpxClient(limits=limits),
+                )
+            return self._client
+
+    def settings(self) -> dict[str, Any]:
+        """What it takes to build the same client in another process (remote endpoints only),
+        sharing this one's rate-limit gate and following its breaker."""
+        if callable(self._base_url) or self._on_close is not None:
+            raise ValueError("the embedded model's client cannot be rebuilt in another process")
+        return dict(
+            model=self.model,
+            base_url=self._base_url,
+            api_key=self._key,
+            constrain=self.constrain,
+            timeout=self._timeout,
+            gate=self._gate.share(),
+            breaker=self.breaker.share(),
+            policy=self.policy,
+        )
+
+    def call(self, request: Request) -> Completion:
+        """Send one request, retrying transient failures; raise RequestError or FatalModelError.
+
+        Neither the answer nor an error message ever holds the API key, even from a server that
+        echoes it back: it would end up in the output, the cache or the terminal."""
+        tries = 0
+
+        def send() -> Completion:
+            nonlocal tries
+            tries += 1
+            return self._send(request)
+
+        try:
+            return call_with_retries(send, self.policy, gate=self._gate, give_up=self.breaker.is_open)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise FatalModelError(f"the endpoint refused the API key (HTTP {exc.status_code}); check OPENAI_API_KEY") from None
+        except openai.NotFoundError:
+            what = "/v1/completions" if request.api == "completion" else "/v1/chat/completions"
+            raise FatalModelError(
+                f"the endpoint has no model {request.model!r} or does not serve {what} "
+                f"(prompt {request.prompt_version} uses the {request.api} API"
+                + ("; for chat models use a chat prompt version such as chat-v1)" if request.api == "completion" else ")")
+            ) from None
+        except openai.APIStatusError as exc:
+            message = exc.message.removeprefix(f"Error code: {exc.status_code} - ")
+            raise RequestError(f"HTTP {exc.status_code}: {one_line(self._redact(message))}", tries) from None
+        except openai.APIError as exc:
+            raise RequestError(f"{type(exc).__name__}: {one_line(self._redact(str(exc)))}", tries) from None
+        except MalformedResponse as exc:
+            raise RequestError(str(exc), tries) from None
+
+    def _send(self, request: Request) -> Completion:
+        # client.post (the openai client's way to any endpoint) skips building typed request and
+        # response objects, which cost more CPU than the rest of a call: it keeps the client's base
+        # URL, auth, timeouts and error types, and the body is exactly what is sent.
+        client = self._openai()
+        if request.api == "completion":
+            path = "/completions"
+            body: dict[str, Any] = {"model": request.model, "prompt": request.prompt or "", **request.params}
+            if request.grammar:
+                body["grammar"] = request.grammar
+        else:
+            path = "/chat/completions"
+            body = {"model": request.model, "messages": request.messages or [], **request.params}
+            if request.response_format:
+                body["response_format"] = request.response_format
+        resp = client.post(path, body=body, cast_to=httpx2.Response)
+        return completion_from_json(self._redact(resp.content.decode("utf-8", errors="replace")), request.api)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "[API key]") if self._secret else text
+
+    def close(self) -> None:
+        """Release the connection and stop the embedded server if this client started one."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._on_close:
+            self._on_close()
+
+
+def connect(
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+    constrain: Constrain | Literal["auto"] = "auto",
+    timeout: float = DEFAULT_TIMEOUT,
+    policy: RetryPolicy = RetryPolicy(),
+) -> ModelClient:
+    """A client for the configured endpoint: arguments first, then OPENAI_BASE_URL / OPENAI_API_KEY /
+    SUMMARISER_MODEL; with no endpoint and no key, the embedded model."""
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+    api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    model = model or os.environ.get("SUMMARISER_MODEL") or None
+    if base_url is None and api_key is None:
+        if model not in (None, EMBEDDED_MODEL):
+            raise FatalModelError(
+                f"model {model!r} needs an endpoint (--base-url or OPENAI_API_KEY); "
+                f"the embedded model is {EMBEDDED_MODEL}"
+            )
+        engine = load_engine()
+        return ModelClient(
+            model=model or engine.model,
+            base_url=engine.base_url,
+            constrain="llama" if constrain == "auto" else constrain,
+            on_close=engine.close,
+            embedded=True,
+            timeout=timeout,
+            slots=engine.slots,
+            policy=policy,
+        )
+    if model is None:
+        if base_url is not None:
+            raise FatalModelError("name the endpoint's model with --model or SUMMARISER_MODEL")
+        model = OPENAI_DEFAULT_MODEL
+    if constrain == "auto":
+        # OpenAI rejects unknown request fields, so it gets only what it documents; other servers
+        # get a grammar too, which llama.cpp servers enforce and others ignore.
+        constrain = "schema" if base_url is None or "api.openai.com" in base_url else "mixed"
+    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain, timeout=timeout, policy=policy)
