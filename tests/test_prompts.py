@@ -83,3 +83,49 @@ def test_a_retrieval_pool_that_is_missing_or_has_bad_labels_is_refused(tmp_path)
     (tmp_path / "pools" / "seed-gold.jsonl").write_text(pool.replace('"topic": "health"', '"topic": "medicine"', 1))
     with pytest.raises(PromptError, match="pool example .*medicine"):
         load_prompt(str(path))
+
+
+def test_the_meta_table_is_outside_the_hash_and_must_come_last(tmp_path):
+    src = shipped_source("fewshot-v1")
+    path = tmp_path / "mine.toml"
+    path.write_text(src)
+    bare = load_prompt(str(path))
+    assert bare.meta.status == "experimental" and bare.meta.requires is None  # a user's version needs no [meta]
+    path.write_text(src + '[meta]\n# status may change after release\nstatus = "superseded"\nrequires = ["completions"]\n')
+    marked = load_prompt(str(path))
+    assert marked.sha256 == bare.sha256 and marked.meta.status == "superseded"
+    path.write_text(src + '[meta]\nstatus = "superseded"\n\n[more]\nx = 1\n')
+    with pytest.raises(PromptError, match=r"\[meta\] must be the file's last table"):
+        load_prompt(str(path))
+
+
+def test_declared_requirements_must_match_the_settings(tmp_path):
+    (tmp_path / "pools").mkdir()
+    (tmp_path / "pools" / "seed-gold.jsonl").write_text((prompts.prompts_dir() / "pools" / "seed-gold.jsonl").read_text())
+    path = tmp_path / "mine.toml"
+    path.write_text(shipped_source("fewshot-v8") + '[meta]\nstatus = "experimental"\nrequires = ["completions", "logprobs"]\n')
+    with pytest.raises(PromptError, match="meta.requires .* need .*local-embeddings"):
+        load_prompt(str(path))
+
+
+def test_every_shipped_version_states_status_and_requirements():
+    recommended = {}
+    for name in SHIPPED:
+        meta = load_prompt(name).meta
+        assert meta.requires is not None, f"{name} has no [meta] requires"
+        for kind in meta.recommended_for:
+            recommended.setdefault(kind, []).append(name)
+    # One recommended version per endpoint kind, the default among them.
+    assert {k: len(v) for k, v in recommended.items()} == {"embedded": 1, "completion": 1, "chat": 1}
+    assert prompts.DEFAULT_VERSION in recommended["embedded"]
+
+
+def test_prompts_list_shows_status_and_requirements():
+    from .conftest import cli
+
+    lines = {line.split("\t")[0]: line.split("\t") for line in cli("prompts", "list").stdout.splitlines()}
+    default = lines[f"{prompts.DEFAULT_VERSION} (default)"]
+    assert default[3] == "released" and default[4] == "recommended for embedded"
+    assert default[5] == "requires: completions, logprobs, local-embeddings"
+    assert lines["chat-v1"][4:6] == ["recommended for chat", "requires: -"]
+    assert lines["fewshot-v1"][4] == "superseded"
