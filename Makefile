@@ -7,7 +7,7 @@ OUT ?= out/summaries.md
 # build would use them, so AMX is switched off where the CPU lists it.
 AMX_OFF := $(shell grep -qs amx_tile /proc/cpuinfo && echo "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
 
-.PHONY: run test bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,19 @@ run: $(VENV)/.installed
 	$(BIN)/summariser run examples/papers-dump.txt -o $(OUT) || [ $$? -eq 1 ]  # 1: some rows have an error, still show them
 	@head -n 12 $(OUT); echo "... all rows in $(OUT)"
 
-test: $(VENV)/.installed
+# The whole suite: the layer contracts, docs in step with the committed eval results, every test.
+test: $(VENV)/.installed lint
 	$(BIN)/pytest -q
 
-# Throughput tables for the README's Performance section (about 10 minutes on 2 cores).
+# The tests that need neither the real model nor real processes (a minute or two).
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -q -m "not embedded and not processes"
+
+lint: $(VENV)/.installed
+	$(BIN)/lint-imports
+	$(BIN)/python docs/render.py --check
+
+# Throughput tables for docs/performance.md (about 10 minutes on 2 cores).
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py
 
