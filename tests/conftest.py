@@ -95,3 +95,71 @@ def shipped_source(version: str) -> str:
     from summariser.prompting.store import prompts_dir
 
     return (prompts_dir() / f"{version}.toml").read_text().split("\n[meta]\n")[0] + "\n"
+
+
+# The default version's classifier embeds papers with the embedded model in this process, not
+# over HTTP, so its part of a recording is a file of vectors beside the cassettes: the seed
+# dump's papers as fewshot-v8 embeds them (13 layers, 150 words). Recorded with SUMMARISER_RECORD=1.
+SEED_EMBEDDINGS = CASSETTES / "seed-embeddings-fewshot-v8.npz"
+
+
+class RecordedEmbeddings:
+    """An engine whose embed() answers from SEED_EMBEDDINGS; a text not in it fails the test
+    (it would need the real model)."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        data = np.load(SEED_EMBEDDINGS)
+        self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+
+    def embed(self, texts, layers=0):
+        import hashlib
+
+        import numpy as np
+
+        from summariser.base.versions import embedding_version
+
+        keys = [hashlib.sha256(f"{embedding_version(layers)}\n{t}".encode()).hexdigest() for t in texts]
+        missing = [t[:60] for k, t in zip(keys, texts) if k not in self.vectors]
+        assert not missing, f"no recorded embedding for {missing}"
+        return np.vstack([self.vectors[k] for k in keys])
+
+
+def record_seed_embeddings() -> None:
+    """Embed the seed dump's papers as the default version does, with the real model, into SEED_EMBEDDINGS."""
+    import hashlib
+
+    import numpy as np
+
+    from summariser.base.engine_api import load_engine
+    from summariser.base.versions import embedding_version
+    from summariser.prompting.retrieval import embedding_text
+    from summariser.prompting.store import DEFAULT_VERSION, load_prompt
+    from summariser.records import read_dump
+
+    retrieval = load_prompt(DEFAULT_VERSION).retrieval
+    texts = [embedding_text(p.title, p.abstract, retrieval.embedding_words) for p in read_dump(str(SEED_DUMP)).papers]
+    vectors = load_engine().embed(texts, retrieval.embedding_layers)
+    keys = [hashlib.sha256(f"{embedding_version(retrieval.embedding_layers)}\n{t}".encode()).hexdigest() for t in texts]
+    np.savez_compressed(SEED_EMBEDDINGS, keys=np.array(keys), vectors=vectors.astype(np.float32))
+
+
+@pytest.fixture
+def seed_embeddings() -> Iterator[None]:
+    """The seed papers' embeddings for the default version, in this test's cache folder, so a run
+    of the default on seed papers needs no real model (recorded first when recording)."""
+    from summariser.flow.storage import default_cache_dir
+    from summariser.flow.embedding_store import EmbeddingStore
+    from summariser.prompting.retrieval import embedding_text
+    from summariser.prompting.store import DEFAULT_VERSION, load_prompt
+    from summariser.records import read_dump
+
+    if RECORDING and not SEED_EMBEDDINGS.exists():
+        record_seed_embeddings()
+    retrieval = load_prompt(DEFAULT_VERSION).retrieval
+    texts = [embedding_text(p.title, p.abstract, retrieval.embedding_words) for p in read_dump(str(SEED_DUMP)).papers]
+    store = EmbeddingStore.beside(default_cache_dir(), RecordedEmbeddings())
+    store.embed(texts, retrieval.embedding_layers)
+    store.close()
+    yield

@@ -6,10 +6,16 @@ import json
 
 import pytest
 
+from summariser.base.versions import EMBEDDED_MODEL
+from summariser.prompting.store import DEFAULT_VERSION, load_prompt
 from summariser.records import read_dump
 
-from .conftest import cli, FAKE_ENDPOINT_PROMPT, GOOD, SEED_DUMP
+from .conftest import GOOD, RECORDING, SEED_DUMP, cli, recorder
 from .fake_server import FakeServer, Reply
+
+# The default version's classifier finds every seed paper's embedding in the cache: these tests
+# run the default against fake endpoints without the real model.
+pytestmark = pytest.mark.usefixtures("seed_embeddings")
 
 
 
@@ -20,7 +26,7 @@ def run(*args, input=None):
 
 
 def run_fake(server, *args):
-    return run("run", "--base-url", server.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, *args)
+    return run("run", "--base-url", server.url, "--model", "fake", *args)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +123,7 @@ def test_row_errors_give_exit_1_and_keep_every_row(tmp_path):
 def test_stdin_input():
     data = json.dumps({"title": "T", "abstract": "An abstract."}) + "\n"
     with FakeServer([Reply(text=GOOD)]) as srv:
-        args = ["run", "--base-url", srv.url, "--model", "fake", *FAKE_ENDPOINT_PROMPT, "-"]
+        args = ["run", "--base-url", srv.url, "--model", "fake", "-"]
         result = cli(*args, input=data)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "T"
@@ -150,3 +156,25 @@ def test_an_eval_with_a_version_that_embeds_stops_before_any_call_without_llama_
     assert result.exit_code == 2
     assert "prompt version fewshot-v6" in result.stderr and "pip install 'summariser[embedded]'" in result.stderr
     assert srv.requests == []  # fewshot-v4, first in the eval, was not run either
+
+
+def test_the_default_version_runs_from_a_cassette_recorded_from_the_embedded_model(tmp_path):
+    papers = read_dump(str(SEED_DUMP)).papers[:4]
+    dump = tmp_path / "four.jsonl"
+    dump.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers))
+    closed = ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama"]
+    out = tmp_path / "rows.jsonl"
+    with recorder.use_cassette("cli-fewshot-v8.yaml"):
+        result = run("run", str(dump), "-o", str(out), *([] if RECORDING else closed))
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [p.id for p in papers]
+    prompt = load_prompt(DEFAULT_VERSION)
+    for row in rows:
+        assert row["prompt"] == DEFAULT_VERSION and row["error"] is None and row["summary"]
+        for f in prompt.fields:  # the model's distribution, combined with the classifier's votes
+            assert row["labels"][f.name] in f.values and 0 < row["confidence"][f.name] <= 1
+    # Again, from the cache alone: the same file, and no request (the port is closed).
+    again = run("run", str(dump), "-o", str(tmp_path / "again.jsonl"), *closed)
+    assert again.exit_code == 0 and "4 ok (4 cached)" in again.stderr
+    assert (tmp_path / "again.jsonl").read_text() == out.read_text()
