@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from ..base.errors import GoldError
 from ..base.types import Row
 from ..flow.cache import ResponseCache
+from ..flow.embedding_store import EmbeddingStore
+from ..flow.storage import default_cache_dir
 from ..flow.calls import VersionRun
 from ..flow.pipeline import embed_uncached, summarise, version_index
 from ..prompting.retrieval import ExampleIndex
@@ -215,7 +217,9 @@ def evaluate(
         check_against_prompt(gold, prompt)
         check_no_self_examples(gold, prompt)
     matched = join_papers(gold, papers)
-    indexes = [version_index(prompt, cache) for prompt in prompts]  # each kept for its votes' baseline
+    # One store (and one embedding model) for every version; each index kept for its votes' baseline.
+    store = EmbeddingStore.beside(cache.directory if cache is not None else default_cache_dir())
+    indexes = [version_index(prompt, cache, store) for prompt in prompts]
     for prompt, index in zip(prompts, indexes):  # so a missing embedded model stops the eval before any version runs
         embed_uncached(matched, VersionRun.make(prompt, client, cache, index))
     results = []

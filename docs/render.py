@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Render the committed eval results into the docs, so that no eval number is typed by hand.
+
+A result is the JSON that `summariser eval --json` writes (the EvalReport model in
+summariser/evaluation/evaluate.py), committed as evals/results/<date>-<what>.json; one file may
+hold several prompt versions. In every docs/*.md, the text between
+
+    <!-- evals:begin -->            a table of every prompt version that has a result
+    <!-- evals:begin fewshot-v8 --> a table of the named versions only (several may be named)
+    <!-- evals:end -->
+
+is replaced by a table with one row per version, from the newest result that holds it (by the
+report's `date`, then by file name), followed by that version's votes-alone baseline where the
+same result has one. The full table ends with the model-free baselines of the newest result. A
+version without a result gets "No committed results yet". A row whose prompt hash is not the one
+in prompts/versions.lock says so.
+
+    python docs/render.py           # rewrite the docs in place
+    python docs/render.py --check   # exit 1 if a doc would change (CI), 0 if none would
+
+Exit status 2: a result file cannot be read. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCK = re.compile(r"(?P<begin><!-- evals:begin(?P<names>[^>]*?)-->)(?P<body>.*?)(?P<end><!-- evals:end -->)", re.S)
+Json = dict[str, Any]
+REQUIRED = ("prompt", "fields", "summary", "cost")  # what a table row reads of each version
+
+
+class RenderError(Exception):
+    """A result file that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One prompt version's results, and the report and file they come from."""
+
+    path: Path
+    report: Json
+    version: Json
+
+    @property
+    def newness(self) -> tuple[str, str]:
+        return (str(self.report.get("date", "")), self.path.name)
+
+
+def load_results(directory: Path) -> dict[str, Result]:
+    """The newest result of each prompt version in the directory's *.json files."""
+    newest: dict[str, Result] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            versions = report["versions"]
+            for version in versions:
+                absent = [key for key in REQUIRED if key not in version]
+                if absent:
+                    raise KeyError(f"a version has no {', '.join(absent)}")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RenderError(f"{path}: not a `summariser eval --json` result ({type(exc).__name__}: {exc})") from None
+        for version in versions:
+            result = Result(path, report, version)
+            old = newest.get(version["prompt"])
+            if old is None or result.newness > old.newness:
+                newest[version["prompt"]] = result
+    return newest
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """Released versions and their hashes (empty without a lock file)."""
+    if not path.is_file():
+        return {}
+    pairs = (line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#"))
+    return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def natural(name: str) -> list[Any]:
+    """Sort key putting fewshot-v10 after fewshot-v9."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _field_cells(fields: list[str], metrics: Json) -> list[str]:
+    cells: list[str] = []
+    for name in fields:
+        m = metrics.get(name)
+        if m is None:
+            cells += ["", "", ""]
+            continue
+        ci = m.get("kappa_ci")
+        kappa = _num(m["kappa"]) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        cells += [kappa, _num(m["accuracy"]), _num(m["macro_f1"])]
+    return cells
+
+
+def _rouge(summary: Json | None) -> str:
+    if not summary:
+        return ""
+    return f"{summary['rouge1']:.3f} / {summary['rouge2']:.3f} / {summary['rougeL']:.3f}"
+
+
+def _cost(cost: Json) -> str:
+    text = f"{cost['prompt_tokens_per_paper']:.0f} + {cost['completion_tokens_per_paper']:.1f}"
+    errors = cost.get("errors", 0)
+    return text + (f"; {errors} rows with an error" if errors else "")
+
+
+def _run(result: Result, doc_dir: Path) -> str:
+    report = result.report
+    link = Path(os.path.relpath(result.path, doc_dir)).as_posix()
+    return f"{report.get('date', '?')}, {report.get('model', '?')}, {report.get('n_papers', '?')} papers, [{result.path.name}]({link})"
+
+
+def _version_cell(name: str, result: Result, lock: dict[str, str]) -> str:
+    sha = str(result.version.get("prompt_sha256", ""))
+    if not lock:
+        return f"`{name}`"
+    if name not in lock:
+        return f"`{name}` (draft)"
+    if sha != lock[name]:
+        return f"`{name}` (hash {sha[:12]}, not the released one)"
+    return f"`{name}`"
+
+
+def table(results: dict[str, Result], names: list[str], lock: dict[str, str], doc_dir: Path) -> str:
+    """The Markdown that goes between the markers: names, or every version with a result."""
+    wanted = names or sorted(results, key=natural)
+    shown = [n for n in wanted if n in results]
+    missing = [n for n in wanted if n not in results]
+    if not shown:
+        return "No committed results yet" + (f" for {', '.join(f'`{n}`' for n in missing)}" if missing else "") + "."
+    fields: list[str] = []
+    for n in shown:
+        fields += [f for f in results[n].version["fields"] if f not in fields]
+    head = ["version", *(f"{f} {what}" for f in fields for what in ("kappa [95% CI]", "accuracy", "macro-F1"))]
+    head += ["summary ROUGE-1 / 2 / L", "tokens per paper (prompt + completion)", "run"]
+    rows: list[list[str]] = []
+    for n in shown:
+        r = results[n]
+        v = r.version
+        rows.append([_version_cell(n, r, lock), *_field_cells(fields, v["fields"]), _rouge(v["summary"]), _cost(v["cost"]), _run(r, doc_dir)])
+        for vote in r.report.get("baselines", {}).get("votes", []):
+            if vote.get("prompt") == n:
+                what = "classifier" if vote.get("by") == "classifier" else f"{vote.get('vote_k')} neighbours' votes"
+                rows.append([f"baseline: `{n}`'s {what} alone (same run)", *_field_cells(fields, vote["fields"]), "", "", ""])
+    if not names:
+        newest = max((results[n] for n in shown), key=lambda r: r.newness)
+        base = newest.report.get("baselines", {})
+        majority = base.get("fields", {})
+        if majority:
+            said = ", ".join(f"{f} `{b['label']}`" for f, b in majority.items())
+            metrics = {f: b["metrics"] for f, b in majority.items()}
+            rows.append([f"baseline: always the commonest value ({said})", *_field_cells(fields, metrics), "", "", _run(newest, doc_dir)])
+        for what, summary in base.get("summaries", {}).items():
+            rows.append([f"baseline: the {what} as the summary", *([""] * (3 * len(fields))), _rouge(summary), "", _run(newest, doc_dir)])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if missing:
+        lines += ["", "No committed results yet for " + ", ".join(f"`{n}`" for n in missing) + "."]
+    return "\n".join(lines)
+
+
+def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir: Path) -> str:
+    """The doc's text with every marked block filled in."""
+
+    def fill(match: re.Match[str]) -> str:
+        names = match.group("names").split()
+        return f"{match.group('begin')}\n{table(results, names, lock, doc_dir)}\n{match.group('end')}"
+
+    return BLOCK.sub(fill, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a doc would change")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the project folder (docs/, evals/results/, prompts/)")
+    args = parser.parse_args(argv)
+    root: Path = args.root
+    try:
+        results = load_results(root / "evals" / "results")
+    except RenderError as exc:
+        print(f"render.py: {exc}", file=sys.stderr)
+        return 2
+    lock = read_lock(root / "prompts" / "versions.lock")
+    stale = []
+    for doc in sorted((root / "docs").glob("*.md")):
+        text = doc.read_text(encoding="utf-8")
+        new = render(text, results, lock, doc.parent)
+        if new != text:
+            stale.append(doc)
+            if not args.check:
+                doc.write_text(new, encoding="utf-8")
+    verb = "would change" if args.check else "rendered"
+    for doc in stale:
+        print(f"{doc.relative_to(root) if doc.is_relative_to(root) else doc}: {verb}", file=sys.stderr)
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
