@@ -141,7 +141,8 @@ def test_prompts_commands():
 
 def test_cache_info_and_clear(tmp_path):
     with FakeServer([Reply(text=GOOD)]) as srv:
-        run_fake(srv, str(SEED_DUMP), "--limit", "2", "--cache-dir", str(tmp_path / "c"))
+        # A version without a classifier: this cache folder has no embeddings put in.
+        run_fake(srv, str(SEED_DUMP), "--limit", "2", "--prompt", "fewshot-v4", "--cache-dir", str(tmp_path / "c"))
     assert ": 2 answers" in run("cache", "info", "--cache-dir", str(tmp_path / "c")).stdout
     assert "removed 2 answers" in run("cache", "clear", "--cache-dir", str(tmp_path / "c")).stdout
     assert ": 0 answers" in run("cache", "info", "--cache-dir", str(tmp_path / "c")).stdout
