@@ -109,6 +109,8 @@ def _field_cells(fields: list[str], metrics: Json) -> list[str]:
 def _rouge(summary: Json | None) -> str:
     if not summary:
         return ""
+    if summary["rouge1"] is None:
+        return "no reference summaries"
     return f"{summary['rouge1']:.3f} / {summary['rouge2']:.3f} / {summary['rougeL']:.3f}"
 
 

@@ -174,3 +174,26 @@ def test_self_example_check_also_matches_titles(tmp_path):
     row = gold_row(Paper(id="custom-id-7", title=prompt.examples[1].title, abstract="A"), "health")
     with pytest.raises(GoldError, match="uses gold paper"):
         check_no_self_examples(load_gold(write_gold(tmp_path / "g.jsonl", [row])), prompt)
+
+
+def test_an_eval_without_reference_summaries_says_so_instead_of_scoring_rouge_0(tmp_path):
+    from summariser.evaluation.report import format_text
+
+    from .conftest import GOOD
+
+    rows = [gold_row(p, "language", summary=None) for p in PAPERS[:3]]
+    gold = load_gold(write_gold(tmp_path / "g.jsonl", rows))
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1")], fake_client(srv.url))
+    summary = report.versions[0].summary
+    assert (summary.n_references, summary.rouge1, summary.rouge2, summary.rougeL) == (0, None, None, None)
+    assert report.baselines.summaries["title"].rouge1 is None
+    text = format_text(report)
+    assert "the gold file has no reference summaries" in text and "0.000" not in text.split("== summaries")[1].split("== cost")[0]
+
+
+def test_rouge_averages_over_the_papers_that_have_references():
+    from summariser.evaluation.metrics import summary_metrics
+
+    half = summary_metrics(["a parser of sentences", "anything"], [["a parser of sentences"], []])
+    assert (half.n_references, half.rouge1) == (1, pytest.approx(1.0))

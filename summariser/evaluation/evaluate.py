@@ -86,8 +86,8 @@ class Comparison(BaseModel):
     a: str
     b: str
     fields: dict[str, FieldComparison]
-    rouge1_a: float
-    rouge1_b: float
+    rouge1_a: float | None  # None without reference summaries
+    rouge1_b: float | None
     changed: list[Change]
 
 

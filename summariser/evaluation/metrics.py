@@ -155,9 +155,12 @@ class SummaryMetrics(BaseModel):
     """Summary quality against reference summaries, and summary shape."""
 
     n: int
-    rouge1: float
-    rouge2: float
-    rougeL: float
+    # ROUGE F-measure over the papers with at least one reference summary (n_references); None
+    # when the gold file has none, rather than a score of 0 that would read as a bad summary.
+    n_references: int | None = None  # absent in results written before it was counted
+    rouge1: float | None
+    rouge2: float | None
+    rougeL: float | None
     one_line_share: float
     words_mean: float
     words_median: float
@@ -166,7 +169,8 @@ class SummaryMetrics(BaseModel):
 
 
 def summary_metrics(preds: Sequence[str | None], refs: Sequence[Sequence[str]]) -> SummaryMetrics:
-    """Mean ROUGE-1/2/L F-measure (best reference per paper; a missing summary scores 0) and word counts."""
+    """Mean ROUGE-1/2/L F-measure over the papers that have references (best reference per paper;
+    a missing summary scores 0; None without any reference), and word counts."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
@@ -178,13 +182,15 @@ def summary_metrics(preds: Sequence[str | None], refs: Sequence[Sequence[str]]) 
         for key in totals:
             totals[key] += max(s[key].fmeasure for s in scores)
     n = len(preds)
+    scored = sum(1 for options in refs if options)
     present = [p for p in preds if p]
     words = [len(p.split()) for p in present] or [0]
     return SummaryMetrics(
         n=n,
-        rouge1=totals["rouge1"] / n,
-        rouge2=totals["rouge2"] / n,
-        rougeL=totals["rougeL"] / n,
+        n_references=scored,
+        rouge1=totals["rouge1"] / scored if scored else None,
+        rouge2=totals["rouge2"] / scored if scored else None,
+        rougeL=totals["rougeL"] / scored if scored else None,
         one_line_share=sum("\n" not in p for p in present) / n,
         words_mean=statistics.fmean(words),
         words_median=float(statistics.median(words)),

@@ -15,6 +15,11 @@ def _ci(m: FieldMetrics) -> str:
     return f"{m.kappa:.3f} [{m.kappa_ci[0]:.3f}, {m.kappa_ci[1]:.3f}]"
 
 
+def _r(value: float | None) -> str:
+    """A ROUGE score, or "-" where the gold file has no reference summaries."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _p(p: float) -> str:
     return f"{p:.3f}" + (" *" if p < 0.05 else "")
 
@@ -57,6 +62,21 @@ def _confidence_table(report: EvalReport, name: str) -> tuple[list[str], list[li
     return ["prompt", "scored", "AUROC", "ECE", "acc top 50%", "acc top 80%"], rows
 
 
+def _summary_text(report: EvalReport) -> list[str]:
+    if report.versions[0].summary.rouge1 is None:
+        out = ["== summaries (the gold file has no reference summaries: no ROUGE, only the summaries' shape)"]
+    else:
+        out = ["== summaries (ROUGE F-measure against the reference summaries)"]
+    return out + _table(
+        ["prompt", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean/median/min/max"],
+        [
+            [label, _r(s.rouge1), _r(s.rouge2), _r(s.rougeL), f"{s.one_line_share:.3f}",
+             f"{s.words_mean:.1f}/{s.words_median:.0f}/{s.words_min}/{s.words_max}"]
+            for label, s in _summary_rows(report)
+        ],
+    )
+
+
 def format_text(report: EvalReport) -> str:
     """The eval as plain-text tables for the terminal."""
     out = [
@@ -87,15 +107,7 @@ def format_text(report: EvalReport) -> str:
                 [[s.value, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support)] for s in m.per_value],
             )]
         out.append("")
-    out.append("== summaries (ROUGE F-measure against the reference summaries)")
-    out += _table(
-        ["prompt", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean/median/min/max"],
-        [
-            [label, f"{s.rouge1:.3f}", f"{s.rouge2:.3f}", f"{s.rougeL:.3f}", f"{s.one_line_share:.3f}",
-             f"{s.words_mean:.1f}/{s.words_median:.0f}/{s.words_min}/{s.words_max}"]
-            for label, s in _summary_rows(report)
-        ],
-    )
+    out += _summary_text(report)
     out += ["", "== cost"]
     out += _table(
         ["prompt", "prompt tok/paper", "completion tok/paper", "cached calls", "errors"],
@@ -110,7 +122,7 @@ def format_text(report: EvalReport) -> str:
               f"{f.kappa_a:.3f}", f"{f.kappa_b:.3f}", f"{f.macro_f1_b - f.macro_f1_a:+.3f}", _p(f.test.p_value)]
              for name, f in c.fields.items()],
         )
-        out.append(f"ROUGE-1: {c.rouge1_a:.3f} -> {c.rouge1_b:.3f}; labels changed on {len(c.changed)} paper-fields:")
+        out.append(f"ROUGE-1: {_r(c.rouge1_a)} -> {_r(c.rouge1_b)}; labels changed on {len(c.changed)} paper-fields:")
         for ch in c.changed[:20]:
             out.append(f"  {ch.id} {ch.field}: {ch.a} -> {ch.b} (gold {ch.gold})  {ch.title[:60]}")
         if len(c.changed) > 20:
@@ -198,7 +210,7 @@ def write_html(report: EvalReport, path: str | Path) -> None:
     parts.append("<h2>Summaries</h2>")
     parts.append(_html_table(
         ["", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean"],
-        [[label, f"{m.rouge1:.3f}", f"{m.rouge2:.3f}", f"{m.rougeL:.3f}", f"{m.one_line_share:.3f}", f"{m.words_mean:.1f}"]
+        [[label, _r(m.rouge1), _r(m.rouge2), _r(m.rougeL), f"{m.one_line_share:.3f}", f"{m.words_mean:.1f}"]
          for label, m in _summary_rows(report)],
     ))
     parts.append("<h2>Cost</h2>")
