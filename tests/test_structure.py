@@ -68,3 +68,31 @@ def test_importing_the_package_loads_neither_engine_nor_llama_cpp(name):
     out = subprocess.run([sys.executable, "-c", f"import summariser, summariser.cli, sys; print({name!r} in sys.modules)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# A fully cached run of the default version, in a fresh interpreter: which heavy packages it loaded.
+CACHED_RUN = """
+import json, sys
+from summariser.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & {"openai", "httpx2", "sklearn", "scipy", "llama_cpp"})
+    print(json.dumps({"status": exc.code, "loaded": loaded}))
+"""
+
+
+@pytest.mark.processes
+@pytest.mark.usefixtures("seed_embeddings")
+def test_a_fully_cached_run_of_the_default_loads_no_sdk_no_scikit_learn_no_llama_cpp(tmp_path):
+    from .conftest import GOOD, SEED_DUMP, cli
+    from .fake_server import FakeServer, Reply
+
+    args = ["run", str(SEED_DUMP), "--limit", "5", "--base-url", "http://127.0.0.1:9/v1", "--model", "fake"]
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        first = cli(*args[:4], "--base-url", srv.url, "--model", "fake", "-o", str(tmp_path / "first.jsonl"))
+    assert first.exit_code == 0, first.stderr
+    out = subprocess.run([sys.executable, "-c", CACHED_RUN, *args, "-o", str(tmp_path / "again.jsonl")],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == {"status": 0, "loaded": []}
+    assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "first.jsonl").read_text()

@@ -14,6 +14,10 @@ import hashlib
 EMBEDDED_MODEL = "gemma-3-270m-q4_k_m"
 # Requests the embedded model decodes together; the client keeps this many in flight.
 EMBEDDED_SLOTS = 4
+# The prompt version used without --prompt.
+DEFAULT_VERSION = "fewshot-v8"
+# Seconds to wait for one answer; a hung request is retried after it.
+DEFAULT_TIMEOUT = 120.0
 
 # The choice of retrieved examples (text used, weighting, tie-break): prompting/retrieval.py.
 RETRIEVAL_VERSION = "tfidf-1"

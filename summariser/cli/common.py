@@ -1,19 +1,23 @@
-"""What the commands share: options, failing with a one-line message, opening the cache."""
+"""What the commands share: options, failing with a one-line message, opening the cache.
+
+The commands import what they run inside their bodies, so `summariser --help` (and any command's)
+loads click and these options only: no pydantic models, no openai SDK, no numpy."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from ..base.versions import EMBEDDED_SLOTS
-from ..flow.cache import ResponseCache
+from ..base.versions import DEFAULT_TIMEOUT, EMBEDDED_SLOTS
 from ..flow.storage import default_cache_dir
-from ..transport.client import DEFAULT_TIMEOUT, ModelClient, connect
-from ..transport.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ..flow.cache import ResponseCache
+    from ..transport.client import ModelClient
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_REMOTE_CONCURRENCY = 8
@@ -68,8 +72,10 @@ def os_message(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
 
 
-def open_cache(cache_dir: Path | None) -> ResponseCache:
+def open_cache(cache_dir: Path | None) -> "ResponseCache":
     """The response cache, or a one-line failure."""
+    from ..flow.cache import ResponseCache
+
     try:
         return ResponseCache(cache_dir)
     except OSError as exc:
@@ -88,14 +94,17 @@ def check_writable(path: Path | None) -> None:
         fail(f"{path}: cannot write here")
 
 
-def workers(concurrency: int | None, client: ModelClient) -> int:
+def workers(concurrency: int | None, client: "ModelClient") -> int:
     """Requests in flight: as many as the embedded server decodes together, or the remote default."""
     return concurrency or client.slots or DEFAULT_REMOTE_CONCURRENCY
 
 
-def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float) -> ModelClient:
+def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float) -> "ModelClient":
     """The endpoint's client. A program that embeds the CLI may pass a RetryPolicy as click's
     context object (main(obj=...)): the tests' fake endpoints answer without backoff waits."""
+    from ..transport.client import connect
+    from ..transport.retry import RetryPolicy
+
     ctx = click.get_current_context(silent=True)
     policy = (ctx.find_object(RetryPolicy) if ctx else None) or RetryPolicy()
     return connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout, policy=policy)  # type: ignore[arg-type]

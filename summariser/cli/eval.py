@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..base.errors import SummariserError
-from ..flow.progress import progress
-from ..prompting.store import DEFAULT_VERSION, load_prompt
-from ..records import read_dump
+from ..base.versions import DEFAULT_VERSION
 from .common import (
     client_for,
     DEFAULT_DUMP, DEFAULT_GOLD, base_url_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
@@ -46,9 +43,13 @@ def eval_command(
         import krippendorff, matplotlib, rouge_score, scipy, sklearn  # noqa: F401, E401
     except ImportError as exc:
         fail(f"summariser eval needs the eval extra ({exc.name} is missing): pip install 'summariser[eval]'")
+    from ..base.errors import SummariserError
     from ..evaluation.evaluate import evaluate
     from ..evaluation.gold import load_gold
     from ..evaluation.report import format_text, write_html, write_json
+    from ..flow.progress import progress
+    from ..prompting.store import load_prompt
+    from ..records import read_dump
 
     try:
         prompts = [load_prompt(v) for v in (versions or (DEFAULT_VERSION,))]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from ..base.errors import PromptError
-from ..prompting.store import DEFAULT_VERSION, available_versions, diff_prompts, load_prompt, read_lock, resolve_path
-from ..prompting.version import requirements
+from ..base.versions import DEFAULT_VERSION
 from .common import fail
 
 
@@ -19,6 +18,9 @@ def prompts() -> None:
 def prompts_list() -> None:
     """Each prompt version: API style, hash, release state, status (recommended, superseded,
     experimental, and for which endpoints), what it requires, and what it is."""
+    from ..prompting.store import available_versions, load_prompt, read_lock
+    from ..prompting.version import requirements
+
     lock = read_lock()
     for name in available_versions():
         try:
@@ -38,6 +40,8 @@ def prompts_list() -> None:
 @click.argument("version")
 def prompts_show(version: str) -> None:
     """Print a prompt version's file."""
+    from ..prompting.store import load_prompt, resolve_path
+
     try:
         path = resolve_path(version)
         prompt = load_prompt(version)
@@ -53,6 +57,8 @@ def prompts_show(version: str) -> None:
 @click.argument("b")
 def prompts_diff(a: str, b: str) -> None:
     """Unified diff between two prompt versions."""
+    from ..prompting.store import diff_prompts
+
     try:
         click.echo(diff_prompts(a, b) or "(identical)", nl=False)
     except PromptError as exc:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..base.errors import SummariserError
-from ..flow.cache import ResponseCache
-from ..flow.interrupts import exit_now, interruptible
-from ..flow.output import RowWriter, output_format
-from ..flow.pipeline import summarise
-from ..flow.progress import Tally, progress, report_input
-from ..labels.confidence import needs_review
-from ..prompting.store import DEFAULT_VERSION, load_prompt
-from ..records import FORMATS, read_dump
+from ..base.versions import DEFAULT_VERSION
+from ..records import FORMATS
+
+if TYPE_CHECKING:  # imported when a command runs, so --help stays quick
+    from ..flow.cache import ResponseCache
+    from ..flow.output import RowWriter
+    from ..flow.progress import Tally
+    from ..prompting.version import PromptVersion
+    from ..records import Dump, Paper
+    from ..transport.client import ModelClient
+
+Opened = tuple["Dump", "PromptVersion", "ModelClient", "ResponseCache | None", "RowWriter"]
 from .common import (
     client_for,
     EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, base_url_option, cache_dir_option, concurrency_help, constrain_option, fail,
@@ -65,42 +69,73 @@ def run(
     Progress and a final count go to stderr. Exit status: 0 all rows ok, 1 some rows have
     an error, 2 unusable input or arguments, 130/143 interrupted (SIGINT/SIGTERM).
     """
+    from ..flow.interrupts import interruptible
+    from ..flow.progress import Tally, report_input
+
     tally = Tally()
     with interruptible(tally, resumable=not no_cache, to_file=output not in (None, "-")):
-        try:
-            output_format(output)
-            dump = read_dump(input_path, fmt)
-            prompt = load_prompt(prompt_version)
-            client = client_for(base_url, model, constrain, timeout)
-            cache = None if no_cache else ResponseCache(cache_dir)
-            writer = RowWriter(output, [f.name for f in prompt.fields])
-        except (SummariserError, ValueError) as exc:
-            fail(str(exc))
-        except OSError as exc:
-            fail(os_message(exc))
+        dump, prompt, client, cache, writer = _open(input_path, fmt, output, prompt_version, (base_url, model, constrain, timeout), no_cache, cache_dir)
         papers = dump.papers[:limit] if limit else dump.papers
         report_input(dump, "<stdin>" if input_path == "-" else input_path)
         tally.total = len(papers)
         started = time.monotonic()
-        try:
-            for row in progress(summarise(papers, prompt, client, cache, concurrency=workers(concurrency, client)), len(papers)):
-                if review_below is not None:
-                    row.needs_review = needs_review(row.confidence, review_below)
-                writer.write(row)
-                tally.add(row)
-            writer.close()
-        except (SummariserError, OSError) as exc:
-            writer.abort()
-            click.echo(f"summariser: {os_message(exc) if isinstance(exc, OSError) else exc}", err=True)
-            exit_now(EXIT_USAGE)  # without waiting for calls in flight (their retries can take minutes)
-        except BaseException:
-            writer.abort()  # never leave a half-written temporary file behind
-            raise
-        finally:
-            client.close()
-            if cache is not None:
-                cache.close()
+        _write_rows(papers, prompt, client, cache, writer, tally, workers(concurrency, client), review_below)
         where = f" -> {output}" if output and output != "-" else ""
         lines = tally.summary(where, len(dump.skipped), client.model, prompt.version, time.monotonic() - started, review_below)
         click.echo("\n".join(lines), err=True)
     sys.exit(EXIT_ROW_ERRORS if tally.error else EXIT_OK)
+
+
+def _open(
+    input_path: str, fmt: str | None, output: str | None, prompt_version: str, endpoint: tuple[str | None, str | None, str, float],
+    no_cache: bool, cache_dir: Path | None,
+) -> Opened:
+    """The dump, the prompt version, the client, the cache and the row writer; or a one-line failure."""
+    from ..base.errors import SummariserError
+    from ..flow.cache import ResponseCache
+    from ..flow.output import RowWriter, output_format
+    from ..prompting.store import load_prompt
+    from ..records import read_dump
+
+    try:
+        output_format(output)
+        dump = read_dump(input_path, fmt)
+        prompt = load_prompt(prompt_version)
+        client = client_for(*endpoint)
+        cache = None if no_cache else ResponseCache(cache_dir)
+        return dump, prompt, client, cache, RowWriter(output, [f.name for f in prompt.fields])
+    except (SummariserError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(os_message(exc))
+
+
+def _write_rows(
+    papers: list[Paper], prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None, writer: RowWriter, tally: Tally,
+    concurrency: int, review_below: float | None,
+) -> None:
+    """Every paper's row to the writer and the tally; the client and cache closed in any case."""
+    from ..base.errors import SummariserError
+    from ..flow.interrupts import exit_now
+    from ..flow.pipeline import summarise
+    from ..flow.progress import progress
+    from ..labels.confidence import needs_review
+
+    try:
+        for row in progress(summarise(papers, prompt, client, cache, concurrency=concurrency), len(papers)):
+            if review_below is not None:
+                row.needs_review = needs_review(row.confidence, review_below)
+            writer.write(row)
+            tally.add(row)
+        writer.close()
+    except (SummariserError, OSError) as exc:
+        writer.abort()
+        click.echo(f"summariser: {os_message(exc) if isinstance(exc, OSError) else exc}", err=True)
+        exit_now(EXIT_USAGE)  # without waiting for calls in flight (their retries can take minutes)
+    except BaseException:
+        writer.abort()  # never leave a half-written temporary file behind
+        raise
+    finally:
+        client.close()
+        if cache is not None:
+            cache.close()

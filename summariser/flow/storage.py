@@ -5,8 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
-
-import diskcache
+from typing import Any
 
 
 def default_cache_dir() -> Path:
@@ -28,10 +27,12 @@ def private_folder(directory: Path) -> None:
         pass  # made before, or just now by a concurrent run
 
 
-def open_private_cache(directory: Path, **settings: object) -> diskcache.Cache:
+def open_private_cache(directory: Path, **settings: Any) -> Any:
     """A diskcache in a private folder. diskcache is safe across processes once open, but two
     processes opening one new cache at the same moment can fail (grantjenks/python-diskcache#266):
     opening is serialised."""
+    import diskcache  # here: the CLI's options name the default folder without opening one
+
     private_folder(directory)
     with open(directory / "open.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -34,8 +34,6 @@ class ExampleIndex:
     def __init__(
         self, pool: Sequence[Example], embedder: Embedder | None = None, embedding_words: int = EMBEDDING_WORDS, embedding_layers: int = 0
     ) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self.pool = list(pool)
         self.embedder = embedder  # needed only by versions whose votes use embeddings
         # What the layers above keep per index (the classifier's fits), under its lock: answers
@@ -43,10 +41,12 @@ class ExampleIndex:
         self.memo: dict[str, Any] = {}
         self.memo_lock = threading.Lock()
         self.embedding_words = embedding_words  # of each abstract, for embeddings (0: all)
-        self.embedding_layers = embedding_layers  # which embedding (embeddings.embed)
+        self.embedding_layers = embedding_layers  # which embedding (base.versions.embedding_version)
         self._keys = [_identity(ex.title, ex.abstract) for ex in self.pool]
-        self._vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english")
-        self._matrix = self._vectorizer.fit_transform([_text(ex.title, ex.abstract) for ex in self.pool])
+        # The TF-IDF model of the pool, fitted on first use: a run whose answers are all cached
+        # never searches the pool, and need not import scikit-learn.
+        self._tfidf: tuple[Any, Any] | None = None
+        self._tfidf_lock = threading.Lock()
         # The pool's embeddings standardised (centred; with embedding_layers, each dimension also
         # divided by its spread) and made unit length, with the mean and spread; on first use.
         self._embedded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -123,7 +123,14 @@ class ExampleIndex:
         return (self.embedded_pool() @ self.embedded(paper).T).ravel()
 
     def _tfidf_scores(self, paper: Paper) -> np.ndarray:
-        return (self._matrix @ self._vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
+        with self._tfidf_lock:
+            if self._tfidf is None:
+                from sklearn.feature_extraction.text import TfidfVectorizer
+
+                vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english")
+                self._tfidf = vectorizer, vectorizer.fit_transform([_text(ex.title, ex.abstract) for ex in self.pool])
+        vectorizer, matrix = self._tfidf
+        return (matrix @ vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
 
 
 def embedding_text(title: str, abstract: str, words: int = EMBEDDING_WORDS) -> str:

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 
 from ..base import versions
 from ..base.errors import PromptError
+from ..base.versions import DEFAULT_VERSION
 from .version import Example, PromptVersion, Retrieval
 
-DEFAULT_VERSION = "fewshot-v8"
+__all__ = ["DEFAULT_VERSION", "available_versions", "diff_prompts", "file_sha256", "load_prompt", "read_lock", "resolve_path"]
 LOCK_NAME = "versions.lock"
 # The catalogue table, last in a version's file and outside its hash.
 _META = re.compile(rb"^\[meta\][ \t]*\r?$", re.M)

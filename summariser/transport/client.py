@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Literal
-
-import httpx2
-import openai
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from ..base.engine_api import load_engine
 from ..base.errors import FatalModelError, MalformedResponse, RequestError
 from ..base.types import Completion
-from ..base.versions import EMBEDDED_MODEL
-from ..prompting.render import Request
+from ..base.versions import DEFAULT_TIMEOUT, EMBEDDED_MODEL
 from .logprobs import completion_from_json, one_line
 from .retry import Breaker, RateGate, RetryPolicy, call_with_retries
 
+if TYPE_CHECKING:
+    import openai
+
+    from ..prompting.render import Request
+
+__all__ = ["DEFAULT_TIMEOUT", "ModelClient", "connect"]
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 MAX_CONNECTIONS = 256  # the largest --concurrency
-DEFAULT_TIMEOUT = 120.0  # seconds for one request; a hung request is retried after it
 Constrain = Literal["llama", "schema", "mixed", "none"]
 
 
@@ -54,12 +55,15 @@ class ModelClient:
         self._secret = api_key if api_key and len(api_key) >= 8 else None  # what must never be shown
         self._timeout = timeout
         self._on_close = on_close
-        self._client: openai.OpenAI | None = None
+        self._client: "openai.OpenAI | None" = None
         self._lock = threading.Lock()
         self._gate = gate or RateGate()
         self.breaker = breaker or Breaker()  # the endpoint's health, seen over all the papers sent
 
-    def _openai(self) -> openai.OpenAI:
+    def _openai(self) -> "openai.OpenAI":
+        import httpx2
+        import openai
+
         with self._lock:
             if self._client is None:
                 url = self._base_url() if callable(self._base_url) else self._base_url
@@ -92,11 +96,13 @@ class ModelClient:
             policy=self.policy,
         )
 
-    def call(self, request: Request) -> Completion:
+    def call(self, request: "Request") -> Completion:
         """Send one request, retrying transient failures; raise RequestError or FatalModelError.
 
         Neither the answer nor an error message ever holds the API key, even from a server that
         echoes it back: it would end up in the output, the cache or the terminal."""
+        import openai
+
         tries = 0
 
         def send() -> Completion:
@@ -123,7 +129,9 @@ class ModelClient:
         except MalformedResponse as exc:
             raise RequestError(str(exc), tries) from None
 
-    def _send(self, request: Request) -> Completion:
+    def _send(self, request: "Request") -> Completion:
+        import httpx2
+
         # client.post (the openai client's way to any endpoint) skips building typed request and
         # response objects, which cost more CPU than the rest of a call: it keeps the client's base
         # URL, auth, timeouts and error types, and the body is exactly what is sent.

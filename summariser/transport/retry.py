@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-import openai
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -24,13 +23,14 @@ from ..base.errors import MalformedResponse
 
 T = TypeVar("T")
 
-TRANSIENT = (
-    openai.RateLimitError,
-    openai.InternalServerError,
-    openai.APITimeoutError,
-    openai.APIConnectionError,
-    MalformedResponse,
-)
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """The failures worth another attempt: rate limits, server errors, timeouts, dropped
+    connections, and answers that are not a completion."""
+    import openai
+
+    return (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError, MalformedResponse)
+
+
 # With 30% of requests failing at random, 8 attempts leave about 1 paper in 70,000 failing for
 # good; the waits (1, 2, 4, 8, 16, 30, 30 s plus jitter) stay inside MAX_SECONDS.
 MAX_ATTEMPTS = 8
@@ -130,7 +130,7 @@ def call_with_retries(
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        if gate is not None and isinstance(exc, openai.RateLimitError) and state.next_action is not None:
+        if gate is not None and isinstance(exc, transient_errors()[0]) and state.next_action is not None:  # a 429
             gate.hold(state.next_action.sleep)
 
     def attempt() -> T:
@@ -139,7 +139,7 @@ def call_with_retries(
         return fn()
 
     retrying = Retrying(
-        retry=retry_if_exception_type(TRANSIENT),
+        retry=retry_if_exception_type(transient_errors()),
         wait=policy.wait,
         stop=stop_any(
             stop_after_attempt(policy.max_attempts), stop_before_delay(policy.max_seconds), lambda state: bool(give_up and give_up())
