@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from summariser.gold import load_gold
+from summariser.evaluation.gold import load_gold
 from summariser.records import read_dump
 
 ROOT = Path(__file__).resolve().parent.parent

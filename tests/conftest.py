@@ -1,7 +1,9 @@
 """Shared fixtures: cassette replay (or recording against the embedded model), paths, small dumps.
 
 Cassettes are replayed by default and a request with no recording fails the test. To record
-them again against the embedded model: SUMMARISER_RECORD=1 pytest tests/test_pipeline_cassettes.py
+them again against the embedded model (docs/architecture.md, Tests):
+SUMMARISER_RECORD=1 pytest tests/test_pipeline_cassettes.py tests/test_injection.py tests/test_eval.py tests/test_cli.py
+(delete cassettes/seed-embeddings-fewshot-v8.npz first to record the default's vectors again).
 """
 
 from __future__ import annotations
@@ -55,6 +57,31 @@ def model_client() -> Iterator[ModelClient]:
         client = ModelClient(model=MODEL_NAME, base_url="http://127.0.0.1:9/v1", constrain="llama")
     yield client
     client.close()
+
+
+class NoEngine:
+    """Stands in for the embedded model's engine in every test not marked `embedded`: such a test
+    must not load the real model (slow, and absent without the [embedded] extra)."""
+
+    model, slots = MODEL_NAME, 4
+
+    def base_url(self) -> str:
+        raise AssertionError("this test would start the real embedded model: mark it embedded, or use a cassette")
+
+    def close(self) -> None:
+        pass
+
+    def embed(self, texts, layers=0):
+        raise AssertionError(f"this test would embed {len(texts)} text(s) with the real model: put recorded vectors in its store")
+
+
+@pytest.fixture(autouse=True)
+def _no_real_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    exempt = request.node.get_closest_marker("embedded") or request.node.get_closest_marker("without_llama_cpp")
+    if not RECORDING and not exempt:
+        monkeypatch.setattr("summariser.base.engine_api.load_engine", NoEngine)
+        monkeypatch.setattr("summariser.transport.client.load_engine", NoEngine)
+        monkeypatch.setattr("summariser.flow.embedding_store.load_engine", NoEngine)
 
 
 @pytest.fixture(autouse=True)

@@ -125,7 +125,7 @@ def test_the_eval_shows_the_votes_alone_of_every_voting_version(tmp_path):
 
     from summariser.evaluation.evaluate import EvalReport, baselines
     from summariser.evaluation.gold import load_gold
-    from summariser.evaluation.report import _field_rows
+    from summariser.evaluation.report import field_rows
 
     by_classifier = classifier_prompt(tmp_path)
     src = (tmp_path / "clf.toml").read_text().replace("vote_by = 'classifier'", "vote_k = 2").replace('"clf"', '"nb"')
@@ -138,7 +138,7 @@ def test_the_eval_shows_the_votes_alone_of_every_voting_version(tmp_path):
     # The classifier follows the embeddings (science); TF-IDF neighbours follow the words (health).
     assert [(v.by, v.fields["topic"].accuracy) for v in base.votes] == [("neighbours", 0.0), ("classifier", 1.0)]
     report = EvalReport.model_construct(versions=[], baselines=base)
-    assert [label for label, _ in _field_rows(report, "topic")] == [
+    assert [label for label, _ in field_rows(report, "topic")] == [
         "baseline: always science", "baseline: votes of 2 neighbours (nb)", "baseline: classifier alone (clf)"
     ]
 

@@ -38,10 +38,10 @@ def test_retry_after_header_sets_the_wait():
 
     request = httpx2.Request("POST", "http://x/v1/completions")
     exc = openai.RateLimitError("slow", response=httpx2.Response(429, headers={"retry-after": "7"}, request=request), body=None)
-    assert retry._retry_after(exc) == 7.0
+    assert retry.retry_after(exc) == 7.0
     capped = openai.RateLimitError("slow", response=httpx2.Response(429, headers={"retry-after": "9999"}, request=request), body=None)
-    assert retry._retry_after(capped) == retry.MAX_RETRY_AFTER
-    assert retry._retry_after(ValueError()) is None
+    assert retry.retry_after(capped) == retry.MAX_RETRY_AFTER
+    assert retry.retry_after(ValueError()) is None
 
 
 def test_a_rate_limit_pauses_every_worker_not_only_the_one_that_got_it():

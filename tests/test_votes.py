@@ -299,6 +299,7 @@ def test_a_run_embeds_the_pool_and_the_uncached_papers_once_before_any_call(tmp_
     assert len(rows) == 11 and all(r.error is None for r in rows)
 
 
+@pytest.mark.without_llama_cpp
 def test_without_llama_cpp_embedding_says_what_to_install(monkeypatch):
     import sys
 

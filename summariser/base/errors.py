@@ -42,6 +42,9 @@ class InvalidAnswer(SummariserError):
         self.last_answer = last_answer  # the model's last text, as it came
         self.usage = usage  # tokens spent on every try
 
+    def __reduce__(self) -> tuple[type, tuple[str, int, str, "Usage"]]:
+        return (type(self), (self.reason, self.attempts, self.last_answer, self.usage))
+
 
 class FatalModelError(SummariserError):
     """The endpoint refuses every request (bad key, unknown model, missing API); the run cannot go on."""
@@ -53,6 +56,9 @@ class RequestError(SummariserError):
     def __init__(self, message: str, attempts: int | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts  # how many times it was sent, where known
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None]]:
+        return (type(self), (str(self), self.attempts))
 
 
 class MalformedResponse(SummariserError):

@@ -39,8 +39,10 @@ class LlamaEngine:
         return self._server.base_url()
 
     def close(self) -> None:
-        """Stop the server if it runs."""
+        """Stop the server if it runs, and free the embedding models."""
         self._server.close()
+        if self._embedder is not None:
+            self._embedder.close()
 
     def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
         """One vector per text (see embedder.py)."""

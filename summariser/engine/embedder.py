@@ -31,6 +31,16 @@ class Embedder:
         self._lock = threading.Lock()
         self._pooled: Any = None
         self._layers: dict[int, Any] = {}  # LayerEmbedder by layer count
+        # Freed before the interpreter tears down the modules llama-cpp-python frees them with.
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Free the models (a later embed loads them again)."""
+        with self._lock:
+            for model in [self._pooled, *self._layers.values()]:
+                if model is not None:
+                    model.close()
+            self._pooled, self._layers = None, {}
 
     def embed(self, texts: Sequence[str], layers: int = 0) -> np.ndarray:
         """One row per text."""
@@ -51,7 +61,6 @@ class Embedder:
                 self._layers[layers] = LayerEmbedder(weights_for_embedding(), layers, CONTEXT_TOKENS)
             except TooManyLayers as exc:  # the prompt version asks for more than the model has
                 raise EmbeddedModelError(str(exc)) from None
-            atexit.register(self._layers[layers].close)
         return self._layers[layers]
 
     def _pooled_model(self) -> Any:
@@ -69,6 +78,4 @@ class Embedder:
                 n_threads=os.cpu_count() or 1,
                 verbose=False,
             )
-            # Freed before the interpreter tears down the modules llama-cpp-python frees it with.
-            atexit.register(self._pooled.close)
         return self._pooled

@@ -12,7 +12,7 @@ vector is their mean over the text's tokens.
 
 A middle layer is also the better embedding for labels here: on the seed gold set, with each
 paper left out of its classifier's fit, the states after 13 layers told the contribution types
-apart better than the final ones (README, fewshot-v7's eval). Their dimensions differ in scale by
+apart better than the final ones (docs/prompts.md, fewshot-v7's eval). Their dimensions differ in scale by
 orders of magnitude, so they are used standardised over the pool (prompting/retrieval.py).
 """
 

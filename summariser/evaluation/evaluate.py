@@ -198,6 +198,21 @@ def gold_distribution(gold: Gold) -> dict[str, dict[str, int]]:
     return {k: dict(sorted(v.items(), key=lambda kv: -kv[1])) for k, v in out.items()}
 
 
+def _run_versions(
+    matched: list[Paper], prompts: list[PromptVersion], indexes: list[ExampleIndex | None], gold: Gold, client: ModelClient,
+    cache: ResponseCache | None, concurrency: int, progress: Callable[[Iterable[Row], int, str], Iterable[Row]] | None,
+) -> list[VersionResult]:
+    for prompt, index in zip(prompts, indexes):  # so a missing embedded model stops the eval before any version runs
+        embed_uncached(matched, VersionRun.make(prompt, client, cache, index))
+    results = []
+    for prompt, index in zip(prompts, indexes):
+        rows: Iterable[Row] = summarise(matched, prompt, client, cache, concurrency=concurrency, index=index)
+        if progress:
+            rows = progress(rows, len(matched), prompt.version)
+        results.append(_version_result(prompt, list(rows), gold, client.model))
+    return results
+
+
 def evaluate(
     gold: Gold,
     papers: list[Paper],
@@ -220,14 +235,11 @@ def evaluate(
     # One store (and one embedding model) for every version; each index kept for its votes' baseline.
     store = EmbeddingStore.beside(cache.directory if cache is not None else default_cache_dir())
     indexes = [version_index(prompt, cache, store) for prompt in prompts]
-    for prompt, index in zip(prompts, indexes):  # so a missing embedded model stops the eval before any version runs
-        embed_uncached(matched, VersionRun.make(prompt, client, cache, index))
-    results = []
-    for prompt, index in zip(prompts, indexes):
-        rows: Iterable[Row] = summarise(matched, prompt, client, cache, concurrency=concurrency, index=index)
-        if progress:
-            rows = progress(rows, len(matched), prompt.version)
-        results.append(_version_result(prompt, list(rows), gold, client.model))
+    try:
+        results = _run_versions(matched, prompts, indexes, gold, client, cache, concurrency, progress)
+        votes = baselines(gold, matched, prompts, indexes)
+    finally:
+        store.close()
     by_paper = gold.by_paper()
     matched_ids = {p.id for p in matched}
     human: dict[str, Agreement | None] = {}
@@ -247,7 +259,7 @@ def evaluate(
         n_papers=len(matched),
         gold_distribution=gold_distribution(gold),
         human=dict(sorted(human.items())),
-        baselines=baselines(gold, matched, prompts, indexes),
+        baselines=votes,
         versions=results,
         comparisons=[compare(results[0], r, gold, matched) for r in results[1:]],
     )

@@ -30,7 +30,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
 
 
-def _field_rows(report: EvalReport, name: str) -> list[tuple[str, FieldMetrics]]:
+def field_rows(report: EvalReport, name: str) -> list[tuple[str, FieldMetrics]]:
     """Each version's metrics for a field, then the baselines': majority, and each voting
     version's votes alone."""
     rows = [(v.prompt, v.fields[name]) for v in report.versions]
@@ -88,7 +88,7 @@ def format_text(report: EvalReport) -> str:
     for name in fields:
         out.append(f"== {name}")
         rows = []
-        for label, m in _field_rows(report, name):
+        for label, m in field_rows(report, name):
             rows.append([label, str(m.n), f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"])
         out += _table(["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"], rows)
         out.append("confidence (AUROC for correctness, calibration error, accuracy of the most confident rows; "
@@ -186,7 +186,7 @@ def write_html(report: EvalReport, path: str | Path) -> None:
         parts.append(_html_table(
             ["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"],
             [[label, m.n, f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"]
-             for label, m in _field_rows(report, name)],
+             for label, m in field_rows(report, name)],
         ))
         parts.append("<p>Confidence: AUROC for correctness, expected calibration error, accuracy of the most confident rows "
                      "(none: the prompt asks for no log-probabilities, or the endpoint gave none).</p>")

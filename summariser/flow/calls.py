@@ -37,7 +37,10 @@ class VersionRun:
     def make(
         cls, prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None, index: ExampleIndex | None = None
     ) -> "VersionRun":
-        """index: over the version's pool, where it has one (its votes and retrieved examples)."""
+        """index: over the version's pool, where it has one (its votes and retrieved examples);
+        without one, a TF-IDF index is made for both (embedding votes need an embedder)."""
+        if index is None:
+            index = ExampleIndex.for_version(prompt)
         renderer = Renderer(prompt, client.model, client.constrain, index)
         return cls(prompt, client, cache, renderer, Labeller(prompt, index))
 

@@ -29,6 +29,7 @@ class EmbeddingStore:
     def __init__(self, directory: Path | None = None, engine: Engine | None = None) -> None:
         self.directory = directory
         self._engine = engine
+        self._own_engine = False  # loaded here: closed with the store
         self._lock = threading.Lock()  # one embedding model serves one call at a time
         self._store: Any = None
         self._memory: dict[str, np.ndarray] = {}  # without a store, or when writing to it failed
@@ -58,14 +59,19 @@ class EmbeddingStore:
         """The engine that computes missing vectors, loaded on first need."""
         if self._engine is None:
             self._engine = load_engine()
+            self._own_engine = True
         return self._engine
 
     def close(self) -> None:
-        """Close the store's database (vectors already written stay)."""
+        """Close the store's database (vectors already written stay), and free the embedding
+        model if the store loaded it."""
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+            if self._own_engine and self._engine is not None:
+                self._engine.close()
+                self._engine, self._own_engine = None, False
 
     def _keep(self, store: Any, key: str, vector: "np.ndarray") -> None:
         if store is not None:

@@ -62,8 +62,11 @@ def summarise_one(
     """One paper's row: from the cache when the identical request was answered before, else from the model."""
     run = VersionRun.make(prompt, client, cache, version_index(prompt, cache))
     run.max_reasks = max_reasks
-    request, row = run.lookup(paper)
-    return row or run.call(paper, request)
+    try:
+        request, row = run.lookup(paper)
+        return row or run.call(paper, request)
+    finally:
+        _close_store(run)
 
 
 def summarise(
@@ -85,11 +88,16 @@ def summarise(
     the run. Once the client's breaker opens (papers failing in a row), the remaining papers get
     an error row without a call.
     """
+    own = index is None  # made here: its embedding store is closed here
     run = VersionRun.make(prompt, client, cache, index if index is not None else version_index(prompt, cache))
-    if uses_embeddings(prompt):
-        papers = list(papers)
-        embed_uncached(papers, run)
-    return _rows(papers, run, concurrency)
+    try:
+        if uses_embeddings(prompt):
+            papers = list(papers)
+            embed_uncached(papers, run)
+        yield from _rows(papers, run, concurrency)
+    finally:
+        if own:
+            _close_store(run)
 
 
 def _rows(papers: Iterable[Paper], run: VersionRun, concurrency: int) -> Iterator[Row]:
@@ -130,6 +138,13 @@ def _rows(papers: Iterable[Paper], run: VersionRun, concurrency: int) -> Iterato
     finally:
         if calls is not None:
             calls.shutdown()  # on an interrupt or a fatal error, without waiting for calls in flight
+
+
+def _close_store(run: VersionRun) -> None:
+    """Close the embedding store of an index made for this run (its vectors stay on disk)."""
+    store = run.labeller.index.embedder if run.labeller.index is not None else None
+    if isinstance(store, EmbeddingStore):
+        store.close()
 
 
 def _calls(run: VersionRun, concurrency: int) -> ThreadCalls | ProcessPool:

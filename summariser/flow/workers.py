@@ -58,7 +58,7 @@ def _worker(
     client = ModelClient(**{**settings, "gate": RateGate(settings["gate"]), "breaker": Breaker(shared=settings["breaker"])})
     cache = ResponseCache(cache_dir) if cache_dir else None
     # The parent's store, where it put the papers' embeddings before any call.
-    store = EmbeddingStore(embeddings_dir) if embeddings_dir else None
+    store = EmbeddingStore(embeddings_dir)  # in memory when the parent kept none on disk
     version = VersionRun.make(prompt, client, cache, ExampleIndex.for_version(prompt, store))
     pool = ThreadPoolExecutor(max_workers=threads)
 

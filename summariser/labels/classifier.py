@@ -4,7 +4,7 @@ Neighbour votes (votes.py) count the labels of the few pool papers nearest to a 
 paper alone. A linear classifier fitted on the whole pool's embeddings weighs every labelled
 paper, and learns which directions of the embedding space tell the values apart: on the seed gold
 set (each paper held out of the fit that labels it), its probabilities combined with the model's
-gave contribution kappa 0.46 and an AUROC of topic confidence of 0.80 (README, fewshot-v6's
+gave contribution kappa 0.46 and an AUROC of topic confidence of 0.80 (docs/prompts.md, fewshot-v6's
 eval), where neighbour votes by embeddings had given 0.34 and 0.66 with the same prompt text
 (fewshot-v5's eval, another cold run). The labels are then mostly the classifier's: alone it
 reaches topic kappa 0.73.
@@ -78,7 +78,7 @@ def _fit(index: ExampleIndex, field: str, allowed: np.ndarray) -> "LogisticRegre
             # Balanced class weights: a value few pool papers have (survey, theory) would
             # otherwise hardly ever be predicted. One BLAS thread: the fit takes about 0.015 s
             # alone, while BLAS threads spinning beside the embedded model's server slowed a
-            # run on 2 cores by about 8% (README, performance).
+            # run on 2 cores by about 8% (docs/performance.md).
             with _one_blas_thread(index):
                 fits[key] = (
                     None

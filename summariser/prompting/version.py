@@ -55,7 +55,7 @@ class OutputSpec(BaseModel):
 
 
 class Retrieval(BaseModel):
-    """Few-shot examples chosen per paper from a pool of labelled papers (see retrieval.py)."""
+    """Few-shot examples chosen per paper from a pool of labelled papers (see prompting/retrieval.py)."""
 
     pool: str  # a JSONL file of examples (title, abstract, summary, labels), relative to the prompt file
     # Examples shown per paper; 0 shows none (the pool then only gives the votes).
@@ -63,7 +63,7 @@ class Retrieval(BaseModel):
     # Example abstracts are cut to this many words (0: left out), to keep prompts short: retrieved
     # examples differ per paper, so every token of them is evaluated for every paper.
     example_words: int = Field(default=80, ge=0)
-    # Neighbour votes (see votes.py): the labels of the `vote_k` most similar pool papers, weighted
+    # Neighbour votes (see labels/votes.py): the labels of the `vote_k` most similar pool papers, weighted
     # by similarity, are combined with the model's probabilities for each value (0: no votes).
     # `vote_weight` is the exponent of the votes' share in that product: 0 ignores them.
     vote_k: int = Field(default=0, ge=0, le=100)
@@ -73,21 +73,21 @@ class Retrieval(BaseModel):
     # tells the model how such papers are labelled (completion versions with line answers only).
     example_summaries: bool = True
     # How the voting neighbours are found: TF-IDF like the shown examples, or the embedded model's
-    # embeddings (embeddings.py), which find papers on the same subject in other words.
+    # embeddings (flow/embedding_store.py, engine/embedder.py), which find papers on the same subject in other words.
     vote_similarity: Literal["tfidf", "embedding"] = "tfidf"
-    # What gives the votes: the vote_k nearest neighbours, or a classifier (classifier.py) that a
+    # What gives the votes: the vote_k nearest neighbours, or a classifier (labels/classifier.py) that a
     # logistic regression fits on the whole pool's embeddings (needs vote_k = 0: no neighbours).
     vote_by: Literal["neighbours", "classifier"] = "neighbours"
-    # Words of each abstract embedded after the title (0: all of them); see embeddings.py.
+    # Words of each abstract embedded after the title (0: all of them); see prompting/retrieval.py, embedding_text.
     embedding_words: int = Field(default=EMBEDDING_WORDS, ge=0)
-    # Which embedding (0: llama.cpp's pooled final hidden states, embeddings.py; N: the mean
-    # hidden states after the model's first N layers, layer_embeddings.py, standardised over
+    # Which embedding (0: llama.cpp's pooled final hidden states; N: the mean
+    # hidden states after the model's first N layers, engine/layers.py, standardised over
     # the pool).
     embedding_layers: int = Field(default=0, ge=0)
 
     @property
     def votes(self) -> bool:
-        """Whether labels are decided with votes (votes.py) at all."""
+        """Whether labels are decided with votes (labels/votes.py) at all."""
         return bool(self.vote_k) or self.vote_by == "classifier"
 
     @property

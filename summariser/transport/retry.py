@@ -53,7 +53,7 @@ class RetryPolicy:
     def wait(self, state: RetryCallState) -> float:
         """Seconds before the next attempt."""
         exc = state.outcome.exception() if state.outcome else None
-        asked = _retry_after(exc)
+        asked = retry_after(exc)
         if asked is not None:
             return asked
         return wait_exponential_jitter(initial=self.initial, max=self.max_wait, jitter=self.jitter)(state) if self.max_wait else 0.0
@@ -62,7 +62,7 @@ class RetryPolicy:
 NO_WAIT = RetryPolicy(initial=0.0, max_wait=0.0, jitter=0.0)
 
 
-def _retry_after(exc: BaseException | None) -> float | None:
+def retry_after(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait, if it said so."""
     response = getattr(exc, "response", None)
     if response is None:
