@@ -129,3 +129,26 @@ def test_prompts_list_shows_status_and_requirements():
     assert default[5] == "requires: completions, logprobs, local-embeddings"
     assert lines["chat-v1"][4:6] == ["recommended for chat", "requires: -"]
     assert lines["fewshot-v1"][4] == "superseded"
+
+
+def test_a_meta_header_inside_a_string_or_with_a_comment_is_handled(tmp_path):
+    src = shipped_source("fewshot-v1")
+    path = tmp_path / "mine.toml"
+    path.write_text(src + "[meta]  # catalogue facts\nstatus = \"superseded\"\n")
+    assert load_prompt(str(path)).meta.status == "superseded"
+    tricky = src.replace('instructions = """', 'instructions = """\n[meta]\n', 1)
+    path.write_text(tricky)
+    with pytest.raises(PromptError, match=r"\[meta\] must be the file's last table"):
+        load_prompt(str(path))
+
+
+def test_errors_that_cross_processes_keep_what_they_carry():
+    import pickle
+
+    from summariser.base.errors import InvalidAnswer, RequestError
+    from summariser.base.types import Usage
+
+    invalid = pickle.loads(pickle.dumps(InvalidAnswer("no labels", 4, "text", Usage(prompt_tokens=3))))
+    assert (str(invalid), invalid.attempts, invalid.last_answer, invalid.usage.prompt_tokens) == ("invalid answer after 4 tries: no labels", 4, "text", 3)
+    request = pickle.loads(pickle.dumps(RequestError("HTTP 500: boom", 8)))
+    assert (str(request), request.attempts) == ("HTTP 500: boom", 8)

@@ -15,7 +15,7 @@ from summariser.records import Paper, read_dump
 from summariser.prompting.render import render, retrieved_examples
 from summariser.prompting.retrieval import ExampleIndex
 
-from .conftest import fake_client, shipped_source, GOOD, SEED_DUMP
+from .conftest import GOOD, ROOT, SEED_DUMP, fake_client, shipped_source
 from .fake_server import FakeServer, Reply
 
 LABELS = {"topic": "language", "contribution": "method"}
@@ -90,7 +90,7 @@ def test_each_paper_gets_its_own_examples_in_its_request():
 
 def test_eval_never_shows_a_paper_its_own_gold_answer(tmp_path):
     """The pool is the gold set, so each paper's own labelled row must be left out of its prompt."""
-    gold = load_gold(prompts.prompts_dir().parent / "evals" / "gold.jsonl")
+    gold = load_gold(ROOT / "evals" / "gold.jsonl")
     papers = read_dump(str(SEED_DUMP)).papers[:12]
     own = {p.id: gold.reference()[p.id].summary for p in papers}
     prompt = load_prompt("fewshot-v2")

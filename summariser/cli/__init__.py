@@ -6,6 +6,7 @@ import click
 
 from .cache import cache
 from .eval import eval_command
+from .init import init
 from .prompts import prompts
 from .run import run
 
@@ -23,3 +24,4 @@ main.add_command(run)
 main.add_command(prompts)
 main.add_command(cache)
 main.add_command(eval_command)
+main.add_command(init)

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_REMOTE_CONCURRENCY = 8
-_PROJECT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_GOLD = _PROJECT / "evals" / "gold.jsonl"
-DEFAULT_DUMP = _PROJECT / "examples" / "papers-dump.txt"
 
 model_option = click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
 base_url_option = click.option(
@@ -55,10 +52,24 @@ cache_dir_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help=f"Cache folder, for answers and (in its embeddings/ folder) paper embeddings [env SUMMARISER_CACHE_DIR; default {default_cache_dir()}].",
 )
+prompts_dir_option = click.option(
+    "--prompts-dir",
+    envvar="SUMMARISER_PROMPTS_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of your own prompt versions, besides the packaged ones [env SUMMARISER_PROMPTS_DIR; "
+    "default: ./prompts when there is one, as `summariser init` makes].",
+)
 concurrency_help = (
     f"Requests in flight. Default: {EMBEDDED_SLOTS} on the embedded model (decoded together), "
     f"{DEFAULT_REMOTE_CONCURRENCY} on an endpoint."
 )
+
+
+def packaged(name: str) -> Path:
+    """A file that ships with the package: the gold set, the labelling guide, the example dump."""
+    from importlib.resources import files
+
+    return Path(str(files("summariser") / "data" / name))
 
 
 def fail(message: str) -> NoReturn:
@@ -96,7 +107,7 @@ def check_writable(path: Path | None) -> None:
 
 def workers(concurrency: int | None, client: "ModelClient") -> int:
     """Requests in flight: as many as the embedded server decodes together, or the remote default."""
-    return concurrency or client.slots or DEFAULT_REMOTE_CONCURRENCY
+    return concurrency or client.slots or (EMBEDDED_SLOTS if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
 
 
 def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float) -> "ModelClient":

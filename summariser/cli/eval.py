@@ -10,15 +10,16 @@ import click
 from ..base.versions import DEFAULT_VERSION
 from .common import (
     client_for,
-    DEFAULT_DUMP, DEFAULT_GOLD, base_url_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
+    base_url_option, packaged, prompts_dir_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
     open_cache, timeout_option, workers,
 )
 
 
 @click.command("eval")
 @click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the default version.")
-@click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_GOLD, show_default=True, help="Gold JSONL file.")
-@click.option("--input", "input_path", default=str(DEFAULT_DUMP), show_default=True, help="The dump holding the gold papers' abstracts.")
+@click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), help="Gold JSONL file. Default: the packaged gold set (the example dump's 178 papers).")
+@click.option("--input", "input_path", help="The dump holding the gold papers' abstracts. Default: the packaged example dump.")
+@prompts_dir_option
 @model_option
 @base_url_option
 @constrain_option
@@ -28,7 +29,7 @@ from .common import (
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the metrics as JSON here.")
 @cache_dir_option
 def eval_command(
-    versions: tuple[str, ...], gold_path: Path, input_path: str, model: str | None, base_url: str | None, constrain: str,
+    versions: tuple[str, ...], gold_path: Path | None, input_path: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None, constrain: str,
     concurrency: int | None, timeout: float, html_path: Path | None, json_path: Path | None, cache_dir: Path | None,
 ) -> None:
     """Measure how the labels and summaries of prompt versions agree with the hand-labelled gold set.
@@ -52,9 +53,9 @@ def eval_command(
     from ..records import read_dump
 
     try:
-        prompts = [load_prompt(v) for v in (versions or (DEFAULT_VERSION,))]
-        gold = load_gold(gold_path)
-        dump = read_dump(input_path)
+        prompts = [load_prompt(v, prompts_dir) for v in (versions or (DEFAULT_VERSION,))]
+        gold = load_gold(gold_path or packaged("gold.jsonl"))
+        dump = read_dump(input_path or str(packaged("papers-dump.txt")))
         client = client_for(base_url, model, constrain, timeout)
     except SummariserError as exc:
         fail(str(exc))

@@ -6,7 +6,9 @@ import click
 
 from ..base.errors import PromptError
 from ..base.versions import DEFAULT_VERSION
-from .common import fail
+from pathlib import Path
+
+from .common import fail, prompts_dir_option
 
 
 @click.group()
@@ -15,16 +17,18 @@ def prompts() -> None:
 
 
 @prompts.command("list")
-def prompts_list() -> None:
+@prompts_dir_option
+def prompts_list(prompts_dir: Path | None) -> None:
     """Each prompt version: API style, hash, release state, status (recommended, superseded,
-    experimental, and for which endpoints), what it requires, and what it is."""
+    experimental, and for which endpoints), what it requires, and what it is. Your own versions
+    (--prompts-dir, or ./prompts) are listed with the packaged ones, as drafts."""
     from ..prompting.store import available_versions, load_prompt, read_lock
     from ..prompting.version import requirements
 
     lock = read_lock()
-    for name in available_versions():
+    for name in available_versions(prompts_dir):
         try:
-            p = load_prompt(name)
+            p = load_prompt(name, prompts_dir)
         except PromptError as exc:
             click.echo(f"{name}: invalid: {exc}")
             continue
@@ -38,13 +42,14 @@ def prompts_list() -> None:
 
 @prompts.command("show")
 @click.argument("version")
-def prompts_show(version: str) -> None:
+@prompts_dir_option
+def prompts_show(version: str, prompts_dir: Path | None) -> None:
     """Print a prompt version's file."""
     from ..prompting.store import load_prompt, resolve_path
 
     try:
-        path = resolve_path(version)
-        prompt = load_prompt(version)
+        path = resolve_path(version, prompts_dir)
+        prompt = load_prompt(version, prompts_dir)
     except PromptError as exc:
         fail(str(exc))
     covers = " (of the file above [meta], its pool and retrieval settings)" if prompt.retrieval else " (of the file above [meta])"
@@ -55,11 +60,12 @@ def prompts_show(version: str) -> None:
 @prompts.command("diff")
 @click.argument("a")
 @click.argument("b")
-def prompts_diff(a: str, b: str) -> None:
+@prompts_dir_option
+def prompts_diff(a: str, b: str, prompts_dir: Path | None) -> None:
     """Unified diff between two prompt versions."""
     from ..prompting.store import diff_prompts
 
     try:
-        click.echo(diff_prompts(a, b) or "(identical)", nl=False)
+        click.echo(diff_prompts(a, b, prompts_dir) or "(identical)", nl=False)
     except PromptError as exc:
         fail(str(exc))

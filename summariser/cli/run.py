@@ -24,7 +24,7 @@ Opened = tuple["Dump", "PromptVersion", "ModelClient", "ResponseCache | None", "
 from .common import (
     client_for,
     EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, base_url_option, cache_dir_option, concurrency_help, constrain_option, fail,
-    model_option, os_message, timeout_option, workers,
+    model_option, os_message, prompts_dir_option, timeout_option, workers,
 )
 
 
@@ -32,6 +32,7 @@ from .common import (
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output", metavar="OUT", help="Output file: .jsonl, .csv or .md. Default: JSONL on stdout.")
 @click.option("--prompt", "prompt_version", default=DEFAULT_VERSION, show_default=True, help="Prompt version name, or a path to a prompt .toml file.")
+@prompts_dir_option
 @model_option
 @base_url_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help=concurrency_help)
@@ -50,7 +51,7 @@ from .common import (
 )
 @cache_dir_option
 def run(
-    input_path: str, output: str | None, prompt_version: str, model: str | None, base_url: str | None,
+    input_path: str, output: str | None, prompt_version: str, prompts_dir: Path | None, model: str | None, base_url: str | None,
     concurrency: int | None, timeout: float, limit: int | None, fmt: str | None, constrain: str,
     no_cache: bool, review_below: float | None, cache_dir: Path | None,
 ) -> None:
@@ -74,7 +75,8 @@ def run(
 
     tally = Tally()
     with interruptible(tally, resumable=not no_cache, to_file=output not in (None, "-")):
-        dump, prompt, client, cache, writer = _open(input_path, fmt, output, prompt_version, (base_url, model, constrain, timeout), no_cache, cache_dir)
+        endpoint = (base_url, model, constrain, timeout)
+        dump, prompt, client, cache, writer = _open(input_path, fmt, output, (prompt_version, prompts_dir), endpoint, no_cache, cache_dir)
         papers = dump.papers[:limit] if limit else dump.papers
         report_input(dump, "<stdin>" if input_path == "-" else input_path)
         tally.total = len(papers)
@@ -87,7 +89,7 @@ def run(
 
 
 def _open(
-    input_path: str, fmt: str | None, output: str | None, prompt_version: str, endpoint: tuple[str | None, str | None, str, float],
+    input_path: str, fmt: str | None, output: str | None, version: tuple[str, Path | None], endpoint: tuple[str | None, str | None, str, float],
     no_cache: bool, cache_dir: Path | None,
 ) -> Opened:
     """The dump, the prompt version, the client, the cache and the row writer; or a one-line failure."""
@@ -100,7 +102,7 @@ def _open(
     try:
         output_format(output)
         dump = read_dump(input_path, fmt)
-        prompt = load_prompt(prompt_version)
+        prompt = load_prompt(*version)
         client = client_for(*endpoint)
         cache = None if no_cache else ResponseCache(cache_dir)
         return dump, prompt, client, cache, RowWriter(output, [f.name for f in prompt.fields])

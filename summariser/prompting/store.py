@@ -17,17 +17,41 @@ from ..base.errors import PromptError
 from ..base.versions import DEFAULT_VERSION
 from .version import Example, PromptVersion, Retrieval
 
-__all__ = ["DEFAULT_VERSION", "available_versions", "diff_prompts", "file_sha256", "load_prompt", "read_lock", "resolve_path"]
+__all__ = ["DEFAULT_VERSION", "available_versions", "diff_prompts", "file_sha256", "load_prompt", "packaged_dir", "read_lock", "resolve_path", "user_dir"]
 LOCK_NAME = "versions.lock"
 # The catalogue table, last in a version's file and outside its hash.
-_META = re.compile(rb"^\[meta\][ \t]*\r?$", re.M)
+_META = re.compile(rb"^\[meta\][ \t]*(#[^\n]*)?\r?$", re.M)
 _TABLE = re.compile(rb"^[ \t]*\[", re.M)
 
 
+def packaged_dir() -> Path:
+    """The released versions that ship inside the package (summariser/data/prompts)."""
+    from importlib.resources import files
+
+    return Path(str(files("summariser") / "data" / "prompts"))
+
+
 def prompts_dir() -> Path:
-    """Where prompt versions live: $SUMMARISER_PROMPTS, else the project's prompts/ folder."""
-    env = os.environ.get("SUMMARISER_PROMPTS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent.parent / "prompts"
+    """The packaged versions' folder (kept under this name for scripts that used it)."""
+    return packaged_dir()
+
+
+def user_dir(directory: Path | None = None) -> Path | None:
+    """A user's own versions: `directory` (--prompts-dir), else $SUMMARISER_PROMPTS_DIR, else a
+    prompts/ folder in the working directory (a workspace made by `summariser init`)."""
+    if directory is not None:
+        return Path(directory)
+    env = os.environ.get("SUMMARISER_PROMPTS_DIR")
+    if env:
+        return Path(env)
+    here = Path.cwd() / "prompts"
+    return here if here.is_dir() else None
+
+
+def search_dirs(directory: Path | None = None) -> list[Path]:
+    """Where versions are looked up: the user's folder, then the packaged one."""
+    dirs = [d for d in (user_dir(directory), packaged_dir()) if d is not None]
+    return [d for i, d in enumerate(dirs) if d.resolve() not in {e.resolve() for e in dirs[:i]}]
 
 
 def file_sha256(path: Path) -> str:
@@ -39,28 +63,38 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(data[: meta.start()] if meta else data).hexdigest()
 
 
-def _check_meta_last(path: Path) -> None:
+def _check_meta_last(path: Path, parsed: dict[str, object]) -> None:
+    """The hash leaves out what follows the [meta] header: that must be the [meta] table alone."""
     data = path.read_bytes()
     meta = _META.search(data)
-    if meta and _TABLE.search(data, meta.end()):
+    if meta is None:
+        return
+    try:
+        above = None if _TABLE.search(data, meta.end()) else tomllib.loads(data[: meta.start()].decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):  # the header line stood inside a string
+        above = None
+    if above != {k: v for k, v in parsed.items() if k != "meta"}:
         raise PromptError(f"{path}: [meta] must be the file's last table (it is left out of the version's hash)")
 
 
 def available_versions(directory: Path | None = None) -> list[str]:
-    """Names of the prompt versions in the prompts folder, sorted."""
-    directory = directory or prompts_dir()
-    return sorted(p.stem for p in directory.glob("*.toml"))
+    """Names of the versions in the user's folder and the packaged one, sorted."""
+    return sorted({p.stem for d in search_dirs(directory) for p in d.glob("*.toml")})
 
 
 def resolve_path(version: str, directory: Path | None = None) -> Path:
-    """A version name, or a path to a .toml file of the user's own."""
+    """A version name (the user's folder first, then the packaged versions), or a path to a .toml
+    file of the user's own. A name in both places with other content is an error: a user's
+    version must not silently stand in for a released one of the same name."""
     if version.endswith(".toml") and Path(version).is_file():
         return Path(version)
-    path = (directory or prompts_dir()) / f"{version}.toml"
-    if not path.is_file():
+    found = [d / f"{version}.toml" for d in search_dirs(directory) if (d / f"{version}.toml").is_file()]
+    if not found:
         known = ", ".join(available_versions(directory)) or "none"
         raise PromptError(f"unknown prompt version {version!r} (known: {known})")
-    return path
+    if len(found) > 1 and found[0].read_bytes() != found[1].read_bytes():
+        raise PromptError(f"prompt version {version!r} is both {found[0]} and, with other content, {found[1]}: give yours another name")
+    return found[0]
 
 
 def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -> PromptVersion:
@@ -70,7 +104,7 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PromptError(f"{path}: invalid TOML: {exc}") from None
-    _check_meta_last(path)
+    _check_meta_last(path, data)
     pool_path = None
     if isinstance(data.get("retrieval"), dict) and "pool" in data["retrieval"]:
         pool_path = path.parent / data["retrieval"]["pool"]
@@ -81,7 +115,8 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise PromptError(f"{path}: {where}: {first['msg']}") from None
-    if prompt.version != path.stem and directory is None and path.parent == prompts_dir():
+    named = not (version.endswith(".toml") and Path(version).is_file())
+    if named and prompt.version != path.stem:
         raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
     most = max(prompt.retrieval.k, prompt.retrieval.vote_k) if prompt.retrieval else 0
     if prompt.retrieval and len(prompt.pool) <= most:
@@ -134,8 +169,8 @@ def _read_pool(path: Path) -> list[dict[str, object]]:
 
 
 def read_lock(directory: Path | None = None) -> dict[str, str]:
-    """Released versions and their recorded hashes."""
-    lock = (directory or prompts_dir()) / LOCK_NAME
+    """Released versions and their recorded hashes: in `directory`, else the packaged lock."""
+    lock = (directory or packaged_dir()) / LOCK_NAME
     if not lock.is_file():
         return {}
     entries = {}
