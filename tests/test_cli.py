@@ -13,10 +13,6 @@ from summariser.records import read_dump
 from .conftest import GOOD, RECORDING, SEED_DUMP, cli, recorder
 from .fake_server import FakeServer, Reply
 
-# The default version's classifier finds every seed paper's embedding in the cache: these tests
-# run the default against fake endpoints without the real model.
-pytestmark = pytest.mark.usefixtures("seed_embeddings")
-
 
 
 
@@ -123,8 +119,7 @@ def test_row_errors_give_exit_1_and_keep_every_row(tmp_path):
 def test_stdin_input():
     data = json.dumps({"title": "T", "abstract": "An abstract."}) + "\n"
     with FakeServer([Reply(text=GOOD)]) as srv:
-        # Not a seed paper: a version without a classifier, which would need its embedding.
-        args = ["run", "--base-url", srv.url, "--model", "fake", "--prompt", "fewshot-v4", "-"]
+        args = ["run", "--base-url", srv.url, "--model", "fake", "-"]
         result = cli(*args, input=data)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "T"
@@ -132,7 +127,7 @@ def test_stdin_input():
 
 def test_prompts_commands():
     listing = run("prompts", "list").stdout
-    assert "fewshot-v8 (default)" in listing and "chat-v1" in listing
+    assert "fewshot-v8 (default: embedded)" in listing and "chat-v1 (default: chat)" in listing
     # Every shipped version is in the lock with its current hash (pool included for fewshot-v2).
     assert listing.count("\treleased\t") == len(listing.strip().splitlines()) == 9
     shown = run("prompts", "show", "chat-v1").stdout
@@ -142,8 +137,7 @@ def test_prompts_commands():
 
 def test_cache_info_and_clear(tmp_path):
     with FakeServer([Reply(text=GOOD)]) as srv:
-        # A version without a classifier: this cache folder has no embeddings put in.
-        run_fake(srv, str(SEED_DUMP), "--limit", "2", "--prompt", "fewshot-v4", "--cache-dir", str(tmp_path / "c"))
+        run_fake(srv, str(SEED_DUMP), "--limit", "2", "--cache-dir", str(tmp_path / "c"))
     assert ": 2 answers" in run("cache", "info", "--cache-dir", str(tmp_path / "c")).stdout
     assert "removed 2 answers" in run("cache", "clear", "--cache-dir", str(tmp_path / "c")).stdout
     assert ": 0 answers" in run("cache", "info", "--cache-dir", str(tmp_path / "c")).stdout
@@ -161,11 +155,13 @@ def test_an_eval_with_a_version_that_embeds_stops_before_any_call_without_llama_
     assert srv.requests == []  # fewshot-v4, first in the eval, was not run either
 
 
+@pytest.mark.usefixtures("seed_embeddings")  # the classifier finds every seed paper's embedding in the cache
 def test_the_default_version_runs_from_a_cassette_recorded_from_the_embedded_model(tmp_path):
     papers = read_dump(str(SEED_DUMP)).papers[:4]
     dump = tmp_path / "four.jsonl"
     dump.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers))
-    closed = ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama"]
+    # Replayed through a closed port, which is a completion endpoint: the embedded model's default is named.
+    closed = ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama", "--prompt", DEFAULT_VERSION]
     out = tmp_path / "rows.jsonl"
     with recorder.use_cassette("cli-fewshot-v8.yaml"):
         result = run("run", str(dump), "-o", str(out), *([] if RECORDING else closed))

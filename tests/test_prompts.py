@@ -124,10 +124,11 @@ def test_prompts_list_shows_status_and_requirements():
     from .conftest import cli
 
     lines = {line.split("\t")[0]: line.split("\t") for line in cli("prompts", "list").stdout.splitlines()}
-    default = lines[f"{prompts.DEFAULT_VERSION} (default)"]
+    default = lines[f"{prompts.DEFAULT_VERSION} (default: embedded)"]
     assert default[3] == "released" and default[4] == "recommended for embedded"
     assert default[5] == "requires: completions, logprobs, local-embeddings"
-    assert lines["chat-v1"][4:6] == ["recommended for chat", "requires: -"]
+    assert lines["chat-v1 (default: chat)"][4:6] == ["recommended for chat", "requires: -"]
+    assert lines["fewshot-v4 (default: completion)"][4] == "recommended for completion"
     assert lines["fewshot-v1"][4] == "superseded"
 
 

@@ -88,9 +88,11 @@ def test_a_fully_cached_run_of_the_default_loads_no_sdk_no_scikit_learn_no_llama
     from .conftest import GOOD, SEED_DUMP, cli
     from .fake_server import FakeServer, Reply
 
-    args = ["run", str(SEED_DUMP), "--limit", "5", "--base-url", "http://127.0.0.1:9/v1", "--model", "fake"]
+    # The embedded model's default, answered by a fake endpoint. (A version that shows retrieved
+    # examples, such as fewshot-v4, needs scikit-learn's TF-IDF to render even a cached paper.)
+    args = ["run", str(SEED_DUMP), "--limit", "5", "--prompt", "fewshot-v8", "--base-url", "http://127.0.0.1:9/v1", "--model", "fake"]
     with FakeServer([Reply(text=GOOD)]) as srv:
-        first = cli(*args[:4], "--base-url", srv.url, "--model", "fake", "-o", str(tmp_path / "first.jsonl"))
+        first = cli(*args[:6], "--base-url", srv.url, "--model", "fake", "-o", str(tmp_path / "first.jsonl"))
     assert first.exit_code == 0, first.stderr
     out = subprocess.run([sys.executable, "-c", CACHED_RUN, *args, "-o", str(tmp_path / "again.jsonl")],
                          capture_output=True, text=True, check=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from ..base.versions import DEFAULT_TIMEOUT, EMBEDDED_SLOTS
+from ..base.versions import DEFAULT_TIMEOUT, DEFAULT_VERSION, EMBEDDED_SLOTS
 from ..flow.storage import default_cache_dir
 
 if TYPE_CHECKING:
@@ -51,6 +51,19 @@ cache_dir_option = click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help=f"Cache folder, for answers and (in its embeddings/ folder) paper embeddings [env SUMMARISER_CACHE_DIR; default {default_cache_dir()}].",
+)
+endpoint_kind_option = click.option(
+    "--endpoint-kind",
+    type=click.Choice(["auto", "completion", "chat"]),
+    default="auto",
+    envvar="SUMMARISER_ENDPOINT_KIND",
+    show_default=True,
+    help="What the endpoint serves: 'completion' (/v1/completions, a base model) or 'chat' (a chat model). "
+    "auto: chat for OpenAI, completion for other endpoints. It picks the default prompt version [env SUMMARISER_ENDPOINT_KIND].",
+)
+prompt_option_help = (
+    "Prompt version name, or a path to a prompt .toml file. Default: the version recommended for the endpoint "
+    f"(`summariser prompts list`: {DEFAULT_VERSION} on the embedded model)."
 )
 prompts_dir_option = click.option(
     "--prompts-dir",
@@ -110,7 +123,7 @@ def workers(concurrency: int | None, client: "ModelClient") -> int:
     return concurrency or client.slots or (EMBEDDED_SLOTS if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
 
 
-def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float) -> "ModelClient":
+def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float, kind: str = "auto") -> "ModelClient":
     """The endpoint's client. A program that embeds the CLI may pass a RetryPolicy as click's
     context object (main(obj=...)): the tests' fake endpoints answer without backoff waits."""
     from ..transport.client import connect
@@ -118,4 +131,4 @@ def client_for(base_url: str | None, model: str | None, constrain: str, timeout:
 
     ctx = click.get_current_context(silent=True)
     policy = (ctx.find_object(RetryPolicy) if ctx else None) or RetryPolicy()
-    return connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout, policy=policy)  # type: ignore[arg-type]
+    return connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout, policy=policy, kind=kind)  # type: ignore[arg-type]

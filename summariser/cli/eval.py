@@ -7,21 +7,21 @@ from pathlib import Path
 
 import click
 
-from ..base.versions import DEFAULT_VERSION
 from .common import (
     client_for,
-    base_url_option, packaged, prompts_dir_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
+    base_url_option, endpoint_kind_option, packaged, prompts_dir_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
     open_cache, timeout_option, workers,
 )
 
 
 @click.command("eval")
-@click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the default version.")
+@click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the version recommended for the endpoint.")
 @click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), help="Gold JSONL file. Default: the packaged gold set (the example dump's 178 papers).")
 @click.option("--input", "input_path", help="The dump holding the gold papers' abstracts. Default: the packaged example dump.")
 @prompts_dir_option
 @model_option
 @base_url_option
+@endpoint_kind_option
 @constrain_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
 @timeout_option
@@ -29,7 +29,8 @@ from .common import (
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the metrics as JSON here.")
 @cache_dir_option
 def eval_command(
-    versions: tuple[str, ...], gold_path: Path | None, input_path: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None, constrain: str,
+    versions: tuple[str, ...], gold_path: Path | None, input_path: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None,
+    endpoint_kind: str, constrain: str,
     concurrency: int | None, timeout: float, html_path: Path | None, json_path: Path | None, cache_dir: Path | None,
 ) -> None:
     """Measure how the labels and summaries of prompt versions agree with the hand-labelled gold set.
@@ -48,15 +49,18 @@ def eval_command(
     from ..evaluation.evaluate import evaluate
     from ..evaluation.gold import load_gold
     from ..evaluation.report import format_text, write_html, write_json
+    from ..flow.fit import check_fits, default_version
     from ..flow.progress import progress
     from ..prompting.store import load_prompt
     from ..records import read_dump
 
     try:
-        prompts = [load_prompt(v, prompts_dir) for v in (versions or (DEFAULT_VERSION,))]
         gold = load_gold(gold_path or packaged("gold.jsonl"))
         dump = read_dump(input_path or str(packaged("papers-dump.txt")))
-        client = client_for(base_url, model, constrain, timeout)
+        client = client_for(base_url, model, constrain, timeout, endpoint_kind)
+        prompts = [load_prompt(v, prompts_dir) for v in (versions or (default_version(client.kind, prompts_dir),))]
+        for prompt in prompts:
+            check_fits(prompt, client, prompts_dir)
     except SummariserError as exc:
         fail(str(exc))
     check_writable(json_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from ..base.errors import PromptError
-from ..base.versions import DEFAULT_VERSION
 from pathlib import Path
 
 from .common import fail, prompts_dir_option
@@ -20,12 +19,17 @@ def prompts() -> None:
 @prompts_dir_option
 def prompts_list(prompts_dir: Path | None) -> None:
     """Each prompt version: API style, hash, release state, status (recommended, superseded,
-    experimental, and for which endpoints), what it requires, and what it is. Your own versions
-    (--prompts-dir, or ./prompts) are listed with the packaged ones, as drafts."""
+    experimental, and for which endpoints), what it requires, and what it is. "(default: chat)"
+    marks the version `run` and `eval` use without --prompt on that kind of endpoint. Your own
+    versions (--prompts-dir, or ./prompts) are listed with the packaged ones, as drafts."""
+    from ..flow.fit import default_version
     from ..prompting.store import available_versions, load_prompt, read_lock
     from ..prompting.version import requirements
 
     lock = read_lock()
+    defaults: dict[str, list[str]] = {}
+    for kind in ("embedded", "completion", "chat"):
+        defaults.setdefault(default_version(kind, prompts_dir), []).append(kind)  # type: ignore[arg-type]
     for name in available_versions(prompts_dir):
         try:
             p = load_prompt(name, prompts_dir)
@@ -33,7 +37,7 @@ def prompts_list(prompts_dir: Path | None) -> None:
             click.echo(f"{name}: invalid: {exc}")
             continue
         released = "released" if lock.get(name) == p.sha256 else ("CHANGED after release" if name in lock else "draft")
-        default = " (default)" if name == DEFAULT_VERSION else ""
+        default = f" (default: {', '.join(defaults[name])})" if name in defaults else ""
         status = p.meta.status + (f" for {'/'.join(p.meta.recommended_for)}" if p.meta.recommended_for else "")
         needs = ", ".join(requirements(p)) or "-"
         summary = p.description.strip().splitlines()[0]

