@@ -215,3 +215,22 @@ def close_call(a, b, margin: float = 0.25) -> bool:
     i = next(i for i, (x, y) in enumerate(zip(a.tokens, b.tokens)) if x != y)
     x, y = a.tokens[i], b.tokens[i]
     return all(x in r.top_logprobs[i] and y in r.top_logprobs[i] and abs(r.top_logprobs[i][x] - r.top_logprobs[i][y]) < margin for r in (a, b))
+
+
+def test_the_embedded_server_answers_v1_embeddings_with_the_vectors_computed_in_process(tmp_path):
+    from summariser.engine import LlamaEngine
+    from summariser.transport.embeddings import EndpointEmbedder
+
+    texts = ["Detecting lung nodules in chest CT scans. We train a network.", "A convergence proof for SGD. We bound the error."]
+    server = EmbeddedServer()
+    client = embedded_client(server)
+    try:
+        remote = EndpointEmbedder(client, MODEL_NAME)
+        by_layer = remote.embed(texts, 13)
+        pooled = remote.embed(texts)
+    finally:
+        client.close()
+    engine = LlamaEngine()
+    assert by_layer.shape == (2, 640) and np.array_equal(by_layer, engine.embed(texts, 13))  # float32 survives JSON exactly
+    assert np.allclose(np.linalg.norm(pooled, axis=1), 1.0) and np.array_equal(pooled, engine.embed(texts))
+    engine.close()

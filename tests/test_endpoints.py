@@ -66,3 +66,58 @@ def test_prompts_list_marks_the_default_of_each_endpoint_kind():
     assert {n for n in names if "(default" in n} == {
         "fewshot-v8 (default: embedded)", "fewshot-v4 (default: completion)", "chat-v1 (default: chat)",
     }
+
+
+TOPICS = ["health", "science", "society", "reinforcement-learning", "vision-audio", "language", "ml-methods", "other"]
+
+
+def unsure_completion() -> dict:
+    """An answer whose topic the model spreads evenly over every value: the votes decide it."""
+    import math
+
+    pieces = [" A", " study", ".", "\n", "Topic", ":", " health", "\n", "Contribution", ":", " method"]
+    tops = [None] * len(pieces)
+    tops[6] = {" " + t.split("-")[0]: math.log(1 / 8) for t in TOPICS}  # each value's first token
+    logprobs = {
+        "tokens": pieces,
+        "text_offset": [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))],
+        "token_logprobs": [(tops[i] or {}).get(p, 0.0) for i, p in enumerate(pieces)],
+        "top_logprobs": tops,
+    }
+    return {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
+def test_a_remote_run_gets_classifier_votes_from_the_endpoints_embeddings_cached_and_batched(tmp_path):
+    from summariser.records import read_dump
+
+    gold = {json.loads(line)["title"]: json.loads(line)["labels"]["topic"] for line in open(SEED_DUMP.parent.parent / "evals" / "gold.jsonl")}
+    papers = [p for p in read_dump(str(SEED_DUMP)).papers if gold[p.title] != "other"][:6]
+    dump = tmp_path / "six.jsonl"
+    dump.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers))
+    embedded_inputs = []
+
+    def respond(body):
+        if "input" not in body:
+            return Reply(body=unsure_completion())
+        assert body["model"] == "embed-small"
+        embedded_inputs.append(len(body["input"]))
+        # A vector that says the paper's topic, as a good embedding model's neighbourhoods would.
+        vectors = [[float(gold[text.split(". ")[0]] == t) + 0.01 * (i % 3) for t in TOPICS] for i, text in enumerate(body["input"])]
+        return Reply(body={"object": "list", "data": [{"index": i, "embedding": v} for i, v in enumerate(vectors)], "model": "embed-small"})
+
+    args = ["run", str(dump), "--prompt", "fewshot-v8", "--model", "fake", "--embeddings-model", "embed-small", "--cache-dir", str(tmp_path / "c")]
+    with FakeServer(responder=respond) as srv:
+        first = cli(*args, "--base-url", srv.url, "-o", str(tmp_path / "rows.jsonl"))
+        assert first.exit_code == 0, first.stderr
+        # The pool (the 178 seed papers, these six among them) in batches of at most 64 texts.
+        assert embedded_inputs == [64, 64, 50]
+        rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+        assert [r["labels"]["topic"] for r in rows] == [gold[p.title] for p in papers]  # the votes decided
+        assert len({r["labels"]["topic"] for r in rows}) > 1
+        again = cli(*args, "--base-url", srv.url, "-o", str(tmp_path / "again.jsonl"))
+    assert again.exit_code == 0 and "6 ok (6 cached)" in again.stderr
+    assert embedded_inputs == [64, 64, 50]  # nothing embedded or asked again
+    from summariser.prompting.store import load_prompt
+
+    # Labels decided with other embeddings are another version's answers: cached apart.
+    assert rows[0]["prompt_sha256"] != load_prompt("fewshot-v8").sha256

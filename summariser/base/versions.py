@@ -43,15 +43,17 @@ def embedding_version(layers: int = 0) -> str:
 
 
 def version_hash(
-    file_sha: str, pool_sha: str, settings_json: str, *, votes: bool, embeds: bool, layers: int, classifier: bool
+    file_sha: str, pool_sha: str, settings_json: str, *, votes: bool, embeds: bool, layers: int, classifier: bool,
+    embedding: str | None = None,
 ) -> str:
     """The hash of a version with a retrieval pool: its file, its pool, its retrieval settings and
-    the code versions above that it uses. A version without a pool is hashed by its file alone."""
+    the code versions above that it uses (embedding: the embeddings' identity when they come from
+    another model than the embedded one). A version without a pool is hashed by its file alone."""
     parts = [file_sha, pool_sha, settings_json, RETRIEVAL_VERSION]
     if votes:
         parts.append(VOTES_VERSION)
     if embeds:
-        parts.append(embedding_version(layers))
+        parts.append(embedding or embedding_version(layers))
     if classifier:
         parts.append(CLASSIFIER_VERSION)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -18,6 +18,7 @@ from ..flow.storage import default_cache_dir
 if TYPE_CHECKING:
     from ..flow.cache import ResponseCache
     from ..transport.client import ModelClient
+    from ..transport.embeddings import EndpointEmbedder
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_REMOTE_CONCURRENCY = 8
@@ -60,6 +61,19 @@ endpoint_kind_option = click.option(
     show_default=True,
     help="What the endpoint serves: 'completion' (/v1/completions, a base model) or 'chat' (a chat model). "
     "auto: chat for OpenAI, completion for other endpoints. It picks the default prompt version [env SUMMARISER_ENDPOINT_KIND].",
+)
+embeddings_model_option = click.option(
+    "--embeddings-model",
+    envvar="SUMMARISER_EMBEDDINGS_MODEL",
+    help="An embedding model the endpoint (or --embeddings-base-url) serves at /v1/embeddings, for the votes of "
+    "versions whose classifier needs embeddings; without it they come from the embedded model on this machine "
+    "[env SUMMARISER_EMBEDDINGS_MODEL].",
+)
+embeddings_base_url_option = click.option(
+    "--embeddings-base-url",
+    envvar="SUMMARISER_EMBEDDINGS_BASE_URL",
+    help="Another OpenAI-compatible endpoint for --embeddings-model (OPENAI_API_KEY is sent to it) "
+    "[env SUMMARISER_EMBEDDINGS_BASE_URL].",
 )
 prompt_option_help = (
     "Prompt version name, or a path to a prompt .toml file. Default: the version recommended for the endpoint "
@@ -121,6 +135,21 @@ def check_writable(path: Path | None) -> None:
 def workers(concurrency: int | None, client: "ModelClient") -> int:
     """Requests in flight: as many as the embedded server decodes together, or the remote default."""
     return concurrency or client.slots or (EMBEDDED_SLOTS if client.embedded else DEFAULT_REMOTE_CONCURRENCY)
+
+
+def embedder_for(client: "ModelClient", model: str | None, base_url: str | None) -> "EndpointEmbedder | None":
+    """Embeddings through an endpoint's /v1/embeddings: the named embedding model's, or the
+    embedded model's own server's; None leaves them to the embedded model on this machine."""
+    from ..transport.embeddings import EndpointEmbedder
+
+    if not model:
+        return EndpointEmbedder(client, client.model) if client.embedded else None
+
+    if base_url:
+        return EndpointEmbedder(client_for(base_url, model, "none", client.timeout), model)
+    if client.embedded:
+        fail("--embeddings-model names a model of an endpoint: give --base-url or --embeddings-base-url (the embedded model serves its own embeddings)")
+    return EndpointEmbedder(client, model)
 
 
 def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float, kind: str = "auto") -> "ModelClient":

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .common import (
-    client_for,
+    client_for, embedder_for, embeddings_base_url_option, embeddings_model_option,
     base_url_option, endpoint_kind_option, packaged, prompts_dir_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
     open_cache, timeout_option, workers,
 )
@@ -22,6 +22,8 @@ from .common import (
 @model_option
 @base_url_option
 @endpoint_kind_option
+@embeddings_model_option
+@embeddings_base_url_option
 @constrain_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
 @timeout_option
@@ -30,7 +32,7 @@ from .common import (
 @cache_dir_option
 def eval_command(
     versions: tuple[str, ...], gold_path: Path | None, input_path: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None,
-    endpoint_kind: str, constrain: str,
+    endpoint_kind: str, embeddings_model: str | None, embeddings_base_url: str | None, constrain: str,
     concurrency: int | None, timeout: float, html_path: Path | None, json_path: Path | None, cache_dir: Path | None,
 ) -> None:
     """Measure how the labels and summaries of prompt versions agree with the hand-labelled gold set.
@@ -49,25 +51,23 @@ def eval_command(
     from ..evaluation.evaluate import evaluate
     from ..evaluation.gold import load_gold
     from ..evaluation.report import format_text, write_html, write_json
-    from ..flow.fit import check_fits, default_version
+    from ..flow.fit import choose_version
     from ..flow.progress import progress
-    from ..prompting.store import load_prompt
     from ..records import read_dump
 
     try:
         gold = load_gold(gold_path or packaged("gold.jsonl"))
         dump = read_dump(input_path or str(packaged("papers-dump.txt")))
         client = client_for(base_url, model, constrain, timeout, endpoint_kind)
-        prompts = [load_prompt(v, prompts_dir) for v in (versions or (default_version(client.kind, prompts_dir),))]
-        for prompt in prompts:
-            check_fits(prompt, client, prompts_dir)
+        embedder = embedder_for(client, embeddings_model, embeddings_base_url)
+        prompts = [choose_version(client, v, prompts_dir, embedder) for v in (versions or (None,))]
     except SummariserError as exc:
         fail(str(exc))
     check_writable(json_path)
     check_writable(html_path)
     try:
         with closing(open_cache(cache_dir)) as store:
-            result = evaluate(gold, dump.papers, prompts, client, store, concurrency=workers(concurrency, client), progress=progress)
+            result = evaluate(gold, dump.papers, prompts, client, store, workers(concurrency, client), progress, embedder)
     except SummariserError as exc:
         fail(str(exc))
     finally:

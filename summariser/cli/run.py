@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,13 +16,13 @@ if TYPE_CHECKING:  # imported when a command runs, so --help stays quick
     from ..flow.cache import ResponseCache
     from ..flow.output import RowWriter
     from ..flow.progress import Tally
+    from ..prompting.retrieval import ExampleIndex
     from ..prompting.version import PromptVersion
     from ..records import Dump, Paper
     from ..transport.client import ModelClient
 
-Opened = tuple["Dump", "PromptVersion", "ModelClient", "ResponseCache | None", "RowWriter"]
 from .common import (
-    client_for,
+    client_for, embedder_for, embeddings_base_url_option, embeddings_model_option,
     EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, base_url_option, cache_dir_option, concurrency_help, constrain_option, fail,
     endpoint_kind_option, model_option, os_message, prompt_option_help, prompts_dir_option, timeout_option, workers,
 )
@@ -35,6 +36,8 @@ from .common import (
 @model_option
 @base_url_option
 @endpoint_kind_option
+@embeddings_model_option
+@embeddings_base_url_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help=concurrency_help)
 @timeout_option
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")
@@ -52,7 +55,7 @@ from .common import (
 @cache_dir_option
 def run(
     input_path: str, output: str | None, prompt_version: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None,
-    endpoint_kind: str,
+    endpoint_kind: str, embeddings_model: str | None, embeddings_base_url: str | None,
     concurrency: int | None, timeout: float, limit: int | None, fmt: str | None, constrain: str,
     no_cache: bool, review_below: float | None, cache_dir: Path | None,
 ) -> None:
@@ -77,57 +80,58 @@ def run(
     tally = Tally()
     with interruptible(tally, resumable=not no_cache, to_file=output not in (None, "-")):
         endpoint = (base_url, model, constrain, timeout, endpoint_kind)
-        dump, prompt, client, cache, writer = _open(input_path, fmt, output, (prompt_version, prompts_dir), endpoint, no_cache, cache_dir)
-        papers = dump.papers[:limit] if limit else dump.papers
-        report_input(dump, "<stdin>" if input_path == "-" else input_path)
+        run = _open(input_path, fmt, output, (prompt_version, prompts_dir), endpoint, (embeddings_model, embeddings_base_url), no_cache, cache_dir)
+        papers = run.dump.papers[:limit] if limit else run.dump.papers
+        report_input(run.dump, "<stdin>" if input_path == "-" else input_path)
         tally.total = len(papers)
         started = time.monotonic()
-        _write_rows(papers, prompt, client, cache, writer, tally, workers(concurrency, client), review_below)
+        _write_rows(papers, run, tally, workers(concurrency, run.client), review_below)
         where = f" -> {output}" if output and output != "-" else ""
-        lines = tally.summary(where, len(dump.skipped), client.model, prompt.version, time.monotonic() - started, review_below)
+        lines = tally.summary(where, len(run.dump.skipped), run.client.model, run.prompt.version, time.monotonic() - started, review_below)
         click.echo("\n".join(lines), err=True)
     sys.exit(EXIT_ROW_ERRORS if tally.error else EXIT_OK)
 
 
+@dataclass
+class Opened:
+    """What a run works with, made before the first paper."""
+
+    dump: Dump
+    prompt: PromptVersion
+    client: ModelClient
+    cache: ResponseCache | None
+    writer: RowWriter
+    index: ExampleIndex | None  # over the version's pool, where its votes use an endpoint's embeddings
+
+
 def _open(
-    input_path: str, fmt: str | None, output: str | None, version: tuple[str | None, Path | None], endpoint: tuple[str | None, str | None, str, float, str],
-    no_cache: bool, cache_dir: Path | None,
+    input_path: str, fmt: str | None, output: str | None, version: tuple[str | None, Path | None],
+    endpoint: tuple[str | None, str | None, str, float, str], embeddings: tuple[str | None, str | None], no_cache: bool, cache_dir: Path | None,
 ) -> Opened:
     """The dump, the prompt version, the client, the cache and the row writer; or a one-line failure."""
     from ..base.errors import SummariserError
     from ..flow.cache import ResponseCache
+    from ..flow.fit import choose_version
     from ..flow.output import RowWriter, output_format
-    from ..prompting.store import load_prompt
+    from ..flow.pipeline import version_index
     from ..records import read_dump
 
     try:
         output_format(output)
         dump = read_dump(input_path, fmt)
         client = client_for(*endpoint)
-        prompt = _fitting_prompt(client, *version)
+        embedder = embedder_for(client, *embeddings)
+        prompt = choose_version(client, *version, embedder)
         cache = None if no_cache else ResponseCache(cache_dir)
-        return dump, prompt, client, cache, RowWriter(output, [f.name for f in prompt.fields])
+        index = version_index(prompt, cache, embedder=embedder) if embedder else None
+        return Opened(dump, prompt, client, cache, RowWriter(output, [f.name for f in prompt.fields]), index)
     except (SummariserError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(os_message(exc))
 
 
-def _fitting_prompt(client: ModelClient, name: str | None, prompts_dir: Path | None) -> PromptVersion:
-    """The version asked for, or the one recommended for the endpoint; refused up front if it
-    needs what the endpoint cannot give."""
-    from ..flow.fit import check_fits, default_version
-    from ..prompting.store import load_prompt
-
-    prompt = load_prompt(name or default_version(client.kind, prompts_dir), prompts_dir)
-    check_fits(prompt, client, prompts_dir)
-    return prompt
-
-
-def _write_rows(
-    papers: list[Paper], prompt: PromptVersion, client: ModelClient, cache: ResponseCache | None, writer: RowWriter, tally: Tally,
-    concurrency: int, review_below: float | None,
-) -> None:
+def _write_rows(papers: list[Paper], run: Opened, tally: Tally, concurrency: int, review_below: float | None) -> None:
     """Every paper's row to the writer and the tally; the client and cache closed in any case."""
     from ..base.errors import SummariserError
     from ..flow.interrupts import exit_now
@@ -135,8 +139,9 @@ def _write_rows(
     from ..flow.progress import progress
     from ..labels.confidence import needs_review
 
+    writer = run.writer
     try:
-        for row in progress(summarise(papers, prompt, client, cache, concurrency=concurrency), len(papers)):
+        for row in progress(summarise(papers, run.prompt, run.client, run.cache, concurrency=concurrency, index=run.index), len(papers)):
             if review_below is not None:
                 row.needs_review = needs_review(row.confidence, review_below)
             writer.write(row)
@@ -150,6 +155,8 @@ def _write_rows(
         writer.abort()  # never leave a half-written temporary file behind
         raise
     finally:
-        client.close()
-        if cache is not None:
-            cache.close()
+        run.client.close()
+        if run.cache is not None:
+            run.cache.close()
+        if run.index is not None and hasattr(run.index.embedder, "close"):
+            run.index.embedder.close()  # the embedding store made for the endpoint's embeddings

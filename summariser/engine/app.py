@@ -1,6 +1,7 @@
 """The embedded model's server process: llama-cpp-python's OpenAI-compatible server, with greedy
 completions served by the batching engine (batching.py) and a faster grammar sampler
-(sampling.py) for everything else.
+(sampling.py) for everything else, and /v1/embeddings answered with the embedded model's own
+embeddings (embedder.py), pooled or from a middle layer.
 
 Run as `python -m summariser.engine.app --model PATH --alias NAME --port N`; server.py does.
 """
@@ -66,21 +67,22 @@ class Router:
     """ASGI app: greedy /v1/completions to the engine, every other request to llama-cpp-python."""
 
     def __init__(self, stock: Callable[[Scope, Receive, Send], Awaitable[None]], engine: BatchEngine, alias: str) -> None:
+        from .embedder import Embedder
+
         self.stock = stock
         self.engine = engine
         self.alias = alias
+        self.embedder = Embedder()  # /v1/embeddings; its models load on the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.responses import JSONResponse
 
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/completions":
+        is_post = scope["type"] == "http" and scope["method"] == "POST"
+        if is_post and scope["path"] == "/v1/embeddings":
+            return await JSONResponse(*await self._embeddings(await _body(receive)))(scope, receive, send)
+        if not is_post or scope["path"] != "/v1/completions":
             return await self.stock(scope, receive, send)
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        raw = await _body(receive)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -116,6 +118,31 @@ class Router:
             return
         gone.cancel()
         await JSONResponse(as_dict(waiter.result(), self.alias))(scope, receive, send)
+
+
+    async def _embeddings(self, raw: bytes) -> tuple[dict[str, Any], int]:
+        """The embedded model's embeddings, as OpenAI's /v1/embeddings answers: model "<alias>"
+        for the pooled final states, "<alias>:layers<N>" for the mean states after N layers."""
+        try:
+            body = json.loads(raw)
+            texts = [body["input"]] if isinstance(body["input"], str) else [str(t) for t in body["input"]]
+            name, _, layers = str(body["model"]).partition(":layers")
+            if name != self.alias:
+                return {"error": {"message": f"no embedding model {name!r} here (this server has {self.alias!r})"}}, 404
+            vectors = await asyncio.to_thread(self.embedder.embed, texts, int(layers or 0))
+        except (ValueError, KeyError, TypeError) as exc:
+            return {"error": {"message": f"invalid request: {exc}", "type": "invalid_request_error"}}, 400
+        data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
+        return {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 0, "total_tokens": 0}}, 200
+
+
+async def _body(receive: Receive) -> bytes:
+    raw = b""
+    while True:
+        message = await receive()
+        raw += message.get("body", b"")
+        if not message.get("more_body"):
+            return raw
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from typing import Callable, Iterable
 
 from pydantic import BaseModel
 
+from ..base.engine_api import Engine
 from ..base.errors import GoldError
 from ..base.types import Row
 from ..flow.cache import ResponseCache
@@ -221,6 +222,7 @@ def evaluate(
     cache: ResponseCache | None = None,
     concurrency: int = 1,
     progress: Callable[[Iterable[Row], int, str], Iterable[Row]] | None = None,
+    embedder: Engine | None = None,
 ) -> EvalReport:
     """Run each prompt version over the gold papers (through the normal pipeline and cache) and measure.
 
@@ -233,7 +235,7 @@ def evaluate(
         check_no_self_examples(gold, prompt)
     matched = join_papers(gold, papers)
     # One store (and one embedding model) for every version; each index kept for its votes' baseline.
-    store = EmbeddingStore.beside(cache.directory if cache is not None else default_cache_dir())
+    store = EmbeddingStore.beside(cache.directory if cache is not None else default_cache_dir(), embedder)
     indexes = [version_index(prompt, cache, store) for prompt in prompts]
     try:
         results = _run_versions(matched, prompts, indexes, gold, client, cache, concurrency, progress)

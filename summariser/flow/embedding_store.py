@@ -13,29 +13,36 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..base.engine_api import Engine, load_engine
 from ..base.versions import embedding_version
 from .storage import open_private_cache, private_folder
 
+BATCH = 64  # texts embedded (and, through an endpoint, sent) at a time
+
 if TYPE_CHECKING:
     import numpy as np
+
+    from ..transport.embeddings import EndpointEmbedder
 
 
 class EmbeddingStore:
     """Vectors by text and embedding, from disk (directory) or memory (None), else from the engine."""
 
-    def __init__(self, directory: Path | None = None, engine: Engine | None = None) -> None:
+    def __init__(self, directory: Path | None = None, engine: Engine | None = None, name: str | None = None) -> None:
         self.directory = directory
         self._engine = engine
+        # What keys the vectors when set: another process's store over the same folder, reading
+        # what an endpoint's model embedded (its engine's own identity otherwise).
+        self.name = name
         self._own_engine = False  # loaded here: closed with the store
         self._lock = threading.Lock()  # one embedding model serves one call at a time
         self._store: Any = None
         self._memory: dict[str, np.ndarray] = {}  # without a store, or when writing to it failed
 
     @classmethod
-    def beside(cls, cache_dir: Path, engine: Engine | None = None) -> "EmbeddingStore":
+    def beside(cls, cache_dir: Path, engine: "Engine | EndpointEmbedder | None" = None) -> "EmbeddingStore":
         """The store in a response cache's folder: the same privacy, the same `--cache-dir`."""
         return cls(cache_dir / "embeddings", engine)
 
@@ -44,16 +51,34 @@ class EmbeddingStore:
         (layers = 0), or the mean hidden states after the model's first `layers` layers."""
         import numpy as np
 
-        version = embedding_version(layers)
+        version = self.identity(layers)
         keys = [hashlib.sha256(f"{version}\n{t}".encode()).hexdigest() for t in texts]
         with self._lock:
             store = self._open()
             found = {k: self._memory.get(k) if store is None else store.get(k, self._memory.get(k)) for k in keys}
-            missing = {k: text for k, text in zip(keys, texts) if found[k] is None}  # each text once
-            for key in _progress(missing):
-                found[key] = np.asarray(self.engine().embed([missing[key]], layers)[0], dtype=np.float32)
-                self._keep(store, key, found[key])
+            missing = list({k: text for k, text in zip(keys, texts) if found[k] is None}.items())  # each text once
+            with _progress(len(missing)) as bar:
+                for start in range(0, len(missing), BATCH):  # kept as each batch arrives: a kill loses little
+                    chunk = missing[start : start + BATCH]
+                    vectors = self.engine().embed([text for _, text in chunk], layers)
+                    for (key, _), vector in zip(chunk, vectors):
+                        found[key] = np.asarray(vector, dtype=np.float32)
+                        self._keep(store, key, found[key])
+                    bar.update(len(chunk))
         return np.vstack([found[k] for k in keys])
+
+    def identity(self, layers: int = 0) -> str:
+        """What keys the vectors: the embedding model and how it embeds (the embedded model's by
+        default; an endpoint's model names itself)."""
+        if self.name is not None:
+            return self.name
+        named = getattr(self._engine, "identity", None)
+        return named(layers) if callable(named) else embedding_version(layers)
+
+    def shared_name(self) -> str | None:
+        """The name another process's store over this folder needs, to find these vectors."""
+        named = getattr(self._engine, "hash_identity", None)
+        return self.name or (named() if callable(named) else None)
 
     def engine(self) -> Engine:
         """The engine that computes missing vectors, loaded on first need."""
@@ -89,11 +114,9 @@ class EmbeddingStore:
         return self._store
 
 
-def _progress(missing: dict[str, str]) -> Iterable[str]:
-    if len(missing) <= 1:
-        return missing
+def _progress(total: int) -> Any:
     from tqdm import tqdm
 
     # A pool, once per machine: a minute or two that should not look like a hang.
-    return tqdm(missing, desc="embedding papers", unit="paper", file=sys.stderr, leave=False,
+    return tqdm(total=total, desc="embedding papers", unit="paper", file=sys.stderr, leave=False, disable=total <= 1,
                 dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)

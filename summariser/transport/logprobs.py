@@ -1,5 +1,5 @@
 """Reading an endpoint's answer: the text, the usage and the token log-probabilities, in either
-of OpenAI's shapes (completions and chat)."""
+of OpenAI's shapes (completions and chat); and the vectors of an embeddings answer."""
 
 from __future__ import annotations
 
@@ -69,3 +69,16 @@ def merged(pairs: Iterable[tuple[str, float]]) -> dict[str, float] | None:
 def one_line(text: str) -> str:
     """Text squeezed onto one line of at most 300 characters, for messages."""
     return " ".join(str(text).split())[:300]
+
+
+def vectors_from_json(content: str, count: int) -> list[list[float]]:
+    """The vectors of an OpenAI embeddings answer, in input order; MalformedResponse (retried) if
+    it is not one for `count` inputs."""
+    try:
+        data = sorted(json.loads(content)["data"], key=lambda item: item["index"])
+        vectors = [[float(x) for x in item["embedding"]] for item in data]
+    except (ValueError, KeyError, TypeError):
+        raise MalformedResponse(f"the endpoint's answer is not embeddings: {one_line(content[:200])}") from None
+    if len(vectors) != count:
+        raise MalformedResponse(f"the endpoint returned {len(vectors)} embeddings for {count} texts")
+    return vectors

@@ -1,0 +1,49 @@
+"""Embeddings through an OpenAI-compatible /v1/embeddings endpoint (the provider's embedding model:
+OpenAI, vLLM, Ollama, llama.cpp, or the embedded model's own server), batched per request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+from ..base.versions import EMBEDDED_MODEL, embedding_version
+from .client import ModelClient
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BATCH = 64  # texts per request: well under every provider's limit, few round trips for a pool
+
+
+class EndpointEmbedder:
+    """An Engine-like embed() over HTTP. The embedded model's server names its middle-layer
+    embeddings "<model>:layers<N>"; any other model ignores `layers` (its own embedding)."""
+
+    def __init__(self, client: ModelClient, model: str, batch: int = BATCH) -> None:
+        self.client = client
+        self.model = model
+        self.batch = batch
+
+    def identity(self, layers: int = 0) -> str:
+        """What keys the stored vectors and enters the hash of the versions that use them: the
+        embedded model keeps its in-process name, so either way its vectors are the same ones."""
+        if self.model == EMBEDDED_MODEL:
+            return embedding_version(layers)
+        return f"endpoint:{self.model}"
+
+    def hash_identity(self) -> str | None:
+        """What enters a version's hash for these embeddings: None for the embedded model's own
+        (the hash already names them), else the endpoint's model."""
+        return None if self.model == EMBEDDED_MODEL else f"endpoint:{self.model}"
+
+    def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
+        """One row per text, `batch` texts per request."""
+        import numpy as np
+
+        name = f"{self.model}:layers{layers}" if self.model == EMBEDDED_MODEL and layers else self.model
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch):
+            rows += self.client.embeddings(list(texts[start : start + self.batch]), name)
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+
+    def close(self) -> None:
+        """Nothing of its own to free (the client is closed by whoever made it)."""
