@@ -1,7 +1,10 @@
 """Throughput benchmarks, run on demand (never in the test suite): `make bench` or
-`.venv/bin/python benchmarks/bench.py [--only cached,client,embedded,tokens]`.
+`.venv/bin/python benchmarks/bench.py [--only startup,cached,client,embedded,tokens]`.
 
 Prints one Markdown table per section:
+0. startup: `summariser --help`, and fully cached runs of the default version (the seed dump and
+   10,000 synthetic papers) as whole processes; and what a remote run with its endpoint's default
+   loads (benchmarks/startup.py);
 1. cached: rows/s of a fully cached run of 10,000 synthetic papers (in-process, so no interpreter
    start-up), and the wall time of a fully cached `summariser run` of the seed dump (a fresh process);
 2. client: requests/s against a loopback server that answers after a fixed delay, at several
@@ -231,7 +234,7 @@ def bench_tokens(tmp: Path, limit: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="cached,client,embedded,tokens", help="Comma-separated sections to run.")
+    parser.add_argument("--only", default="startup,cached,client,embedded,tokens", help="Comma-separated sections to run.")
     parser.add_argument("--papers", type=int, help="Seed papers for the embedded section (default: all 178).")
     parser.add_argument("--token-papers", type=int, default=40, help="Seed papers per prompt version for the tokens section.")
     args = parser.parse_args()
@@ -243,6 +246,11 @@ def main() -> None:
     )
     tmp = Path(tempfile.mkdtemp(prefix="summariser-bench-"))
     try:
+        if "startup" in sections:
+            from startup import bench_startup  # benchmarks/startup.py
+
+            with delay_server(0.0) as url:
+                bench_startup(tmp, SEED, synthetic_papers, url, table)
         if "cached" in sections:
             bench_cached(tmp)
         if "client" in sections:

@@ -197,3 +197,20 @@ def test_rouge_averages_over_the_papers_that_have_references():
 
     half = summary_metrics(["a parser of sentences", "anything"], [["a parser of sentences"], []])
     assert (half.n_references, half.rouge1) == (1, pytest.approx(1.0))
+
+
+def test_the_packaged_gold_set_from_the_recorded_embedded_model(tmp_path):
+    """fewshot-v4, the default of a completion endpoint, on all 178 packaged gold papers, replayed
+    from a cassette recorded from the embedded model (CI replays the same file to an installed wheel)."""
+    out = tmp_path / "m.json"
+    closed = [] if RECORDING else ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama"]
+    with recorder.use_cassette("eval-fewshot-v4-gold.yaml"):
+        result = cli("eval", *closed, "--prompt", "fewshot-v4", "--json", str(out), "--cache-dir", str(tmp_path / "c"))
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(out.read_text())
+    [v4] = metrics["versions"]
+    assert metrics["n_papers"] == 178 and v4["cost"]["errors"] == 0
+    for field in ("topic", "contribution"):
+        low, high = v4["fields"][field]["kappa_ci"]
+        assert v4["fields"][field]["coverage"] == 1.0 and low <= v4["fields"][field]["kappa"] <= high
+        assert low > metrics["baselines"]["fields"][field]["metrics"]["kappa"]  # above always-the-commonest
