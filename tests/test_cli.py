@@ -160,8 +160,10 @@ def test_the_default_version_runs_from_a_cassette_recorded_from_the_embedded_mod
     papers = read_dump(str(SEED_DUMP)).papers[:4]
     dump = tmp_path / "four.jsonl"
     dump.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers))
-    # Replayed through a closed port, which is a completion endpoint: the embedded model's default is named.
-    closed = ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama", "--prompt", DEFAULT_VERSION]
+    # Replayed through a closed port, which is a completion endpoint: the embedded model's default
+    # is named, and so is its embedding model (whose vectors the cache holds).
+    closed = ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama", "--prompt", DEFAULT_VERSION,
+              "--embeddings-model", EMBEDDED_MODEL]
     out = tmp_path / "rows.jsonl"
     with recorder.use_cassette("cli-fewshot-v8.yaml"):
         result = run("run", str(dump), "-o", str(out), *([] if RECORDING else closed))

@@ -121,3 +121,8 @@ def test_a_remote_run_gets_classifier_votes_from_the_endpoints_embeddings_cached
 
     # Labels decided with other embeddings are another version's answers: cached apart.
     assert rows[0]["prompt_sha256"] != load_prompt("fewshot-v8").sha256
+
+
+def test_an_embeddings_endpoint_without_a_model_is_refused():
+    result = cli("run", str(SEED_DUMP), "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--embeddings-base-url", "http://127.0.0.1:9/v1")
+    assert result.exit_code == 2 and "--embeddings-base-url needs --embeddings-model" in result.stderr

@@ -84,7 +84,7 @@ except SystemExit as exc:
 
 @pytest.mark.processes
 @pytest.mark.usefixtures("seed_embeddings")
-def test_a_fully_cached_run_of_the_default_loads_no_sdk_no_scikit_learn_no_llama_cpp(tmp_path):
+def test_a_fully_cached_run_of_the_embedded_models_default_loads_no_sdk_no_scikit_learn_no_llama_cpp(tmp_path):
     from .conftest import GOOD, SEED_DUMP, cli
     from .fake_server import FakeServer, Reply
 

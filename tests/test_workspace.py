@@ -66,3 +66,22 @@ def test_the_environment_names_the_users_folder(elsewhere, monkeypatch, tmp_path
     (folder / "zz-mine.toml").write_text((packaged_dir() / "fewshot-v1.toml").read_text().replace('version = "fewshot-v1"', 'version = "zz-mine"'))
     monkeypatch.setenv("SUMMARISER_PROMPTS_DIR", str(folder))
     assert "zz-mine" in available_versions() and load_prompt("zz-mine").version == "zz-mine"
+
+
+def test_init_refuses_a_packaged_name_and_an_unknown_source(elsewhere):
+    taken = cli("init", "ws", "--name", "fewshot-v8")
+    assert taken.exit_code == 2 and "packaged version's name" in taken.stderr
+    unknown = cli("init", "ws", "--from", "nope")
+    assert unknown.exit_code == 2 and "not a packaged version" in unknown.stderr
+    assert not (elsewhere / "ws").exists()
+
+
+def test_a_users_copy_with_its_meta_kept_does_not_become_a_default(elsewhere):
+    from summariser.flow.fit import default_version
+
+    mine = elsewhere / "prompts"
+    mine.mkdir()
+    # "aaa" sorts before every packaged name; it says it is recommended for chat.
+    (mine / "aaa.toml").write_text((packaged_dir() / "chat-v1.toml").read_text().replace('version = "chat-v1"', 'version = "aaa"'))
+    assert load_prompt("aaa").meta.recommended_for == ["chat"]
+    assert default_version("chat") == "chat-v1"

@@ -143,6 +143,8 @@ def embedder_for(client: "ModelClient", model: str | None, base_url: str | None)
     from ..transport.embeddings import EndpointEmbedder
 
     if not model:
+        if base_url:
+            fail("--embeddings-base-url needs --embeddings-model: the embedding model to ask it for")
         return EndpointEmbedder(client, client.model) if client.embedded else None
 
     if base_url:

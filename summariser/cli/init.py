@@ -39,6 +39,10 @@ def init(directory: Path, source: str, name: str) -> None:
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         fail(f"--name {name!r}: use letters, digits, - and _")
+    if (packaged_dir() / f"{name}.toml").exists():
+        fail(f"--name {name!r} is a packaged version's name: give yours another")
+    if not (packaged_dir() / f"{source}.toml").is_file():
+        fail(f"--from {source!r}: not a packaged version (summariser prompts list)")
     try:
         prompt = load_prompt(source, packaged_dir())
     except PromptError as exc:

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 
 import llama_cpp
 
+from ..base.errors import EmbeddedModelError
 from ..base.orphans import exit_with_parent
 from .batching import BatchEngine
 from .results import as_dict
@@ -130,7 +131,7 @@ class Router:
             if name != self.alias:
                 return {"error": {"message": f"no embedding model {name!r} here (this server has {self.alias!r})"}}, 404
             vectors = await asyncio.to_thread(self.embedder.embed, texts, int(layers or 0))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, EmbeddedModelError) as exc:
             return {"error": {"message": f"invalid request: {exc}", "type": "invalid_request_error"}}, 400
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
         return {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 0, "total_tokens": 0}}, 200

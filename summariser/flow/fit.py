@@ -8,20 +8,23 @@ from pathlib import Path
 
 from ..base.errors import PromptError
 from ..base.versions import DEFAULT_VERSION
-from ..prompting.store import available_versions, load_prompt
+from ..prompting.store import available_versions, load_prompt, packaged_dir
 from ..prompting.version import PromptVersion, requirements
 from ..transport.client import EndpointKind, ModelClient
 from ..transport.embeddings import EndpointEmbedder
 
 
 def default_version(kind: EndpointKind, directory: Path | None = None) -> str:
-    """The version recommended for this kind of endpoint ([meta] recommended_for), else DEFAULT_VERSION."""
-    for name in available_versions(directory):
+    """The released version recommended for this kind of endpoint ([meta] recommended_for), else
+    DEFAULT_VERSION. Only packaged versions count: a copy of one in a user's folder, its [meta]
+    kept, must not become the default. (directory: accepted for symmetry, not searched.)"""
+    packaged = packaged_dir()
+    for name in available_versions(packaged):
         try:
-            if kind in load_prompt(name, directory).meta.recommended_for:
+            if kind in load_prompt(name, packaged).meta.recommended_for:
                 return name
         except PromptError:
-            continue  # a user's broken draft does not hide the recommended version
+            continue
     return DEFAULT_VERSION
 
 

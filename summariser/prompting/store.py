@@ -94,7 +94,7 @@ def resolve_path(version: str, directory: Path | None = None) -> Path:
         raise PromptError(f"unknown prompt version {version!r} (known: {known})")
     if len(found) > 1 and found[0].read_bytes() != found[1].read_bytes():
         raise PromptError(f"prompt version {version!r} is both {found[0]} and, with other content, {found[1]}: give yours another name")
-    return found[0]
+    return found[-1]  # a copy of a packaged version is the packaged one (and reads its pool)
 
 
 def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None, embedding: str | None = None) -> PromptVersion:

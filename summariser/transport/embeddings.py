@@ -12,16 +12,19 @@ if TYPE_CHECKING:
     import numpy as np
 
 BATCH = 64  # texts per request: well under every provider's limit, few round trips for a pool
+# The embedded model's server embeds about 4 texts a second on 2 cores: 16 keep a request far
+# inside the client's timeout.
+EMBEDDED_BATCH = 16
 
 
 class EndpointEmbedder:
     """An Engine-like embed() over HTTP. The embedded model's server names its middle-layer
     embeddings "<model>:layers<N>"; any other model ignores `layers` (its own embedding)."""
 
-    def __init__(self, client: ModelClient, model: str, batch: int = BATCH) -> None:
+    def __init__(self, client: ModelClient, model: str, batch: int | None = None) -> None:
         self.client = client
         self.model = model
-        self.batch = batch
+        self.batch = batch or (EMBEDDED_BATCH if model == EMBEDDED_MODEL else BATCH)
 
     def identity(self, layers: int = 0) -> str:
         """What keys the stored vectors and enters the hash of the versions that use them: the
