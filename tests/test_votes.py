@@ -273,6 +273,7 @@ def test_a_run_embeds_the_pool_and_the_uncached_papers_once_before_any_call(tmp_
     papers = [Paper(id=f"p{i}", title=f"Paper {i}", abstract=f"Abstract {i}.") for i in range(4)]
     cache = ResponseCache(tmp_path / "cache")
     assert version_index(prompt, cache).embedder.directory == tmp_path / "cache" / "embeddings"  # beside the answers
+    assert version_index(prompt, None).embedder.directory is None  # --no-cache keeps nothing on disk
 
     def respond(body):
         events.append(("call",))

@@ -148,7 +148,7 @@ def embedder_for(client: "ModelClient", model: str | None, base_url: str | None)
         return EndpointEmbedder(client, client.model) if client.embedded else None
 
     if base_url:
-        return EndpointEmbedder(client_for(base_url, model, "none", client.timeout), model)
+        return EndpointEmbedder(client_for(base_url, model, "none", client.timeout), model, owns_client=True)
     if client.embedded:
         fail("--embeddings-model names a model of an endpoint: give --base-url or --embeddings-base-url (the embedded model serves its own embeddings)")
     return EndpointEmbedder(client, model)

@@ -72,6 +72,8 @@ def eval_command(
         fail(str(exc))
     finally:
         client.close()
+        if embedder is not None:
+            embedder.close()
     click.echo(format_text(result))
     if json_path:
         write_json(result, json_path)

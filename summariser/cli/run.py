@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported when a command runs, so --help stays quick
     from ..prompting.version import PromptVersion
     from ..records import Dump, Paper
     from ..transport.client import ModelClient
+    from ..transport.embeddings import EndpointEmbedder
 
 from .common import (
     client_for, embedder_for, embeddings_base_url_option, embeddings_model_option,
@@ -102,6 +103,7 @@ class Opened:
     cache: ResponseCache | None
     writer: RowWriter
     index: ExampleIndex | None  # over the version's pool, where its votes use an endpoint's embeddings
+    embedder: EndpointEmbedder | None
 
 
 def _open(
@@ -124,7 +126,7 @@ def _open(
         prompt = choose_version(client, *version, embedder)
         cache = None if no_cache else ResponseCache(cache_dir)
         index = version_index(prompt, cache, embedder=embedder) if embedder else None
-        return Opened(dump, prompt, client, cache, RowWriter(output, [f.name for f in prompt.fields]), index)
+        return Opened(dump, prompt, client, cache, RowWriter(output, [f.name for f in prompt.fields]), index, embedder)
     except (SummariserError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -160,3 +162,5 @@ def _write_rows(papers: list[Paper], run: Opened, tally: Tally, concurrency: int
             run.cache.close()
         if run.index is not None and hasattr(run.index.embedder, "close"):
             run.index.embedder.close()  # the embedding store made for the endpoint's embeddings
+        if run.embedder is not None:
+            run.embedder.close()

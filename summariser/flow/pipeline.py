@@ -19,7 +19,6 @@ from ..transport.retry import Breaker
 from .cache import ResponseCache
 from .calls import ThreadCalls, VersionRun
 from .embedding_store import EmbeddingStore
-from .storage import default_cache_dir
 from .workers import ProcessPool, processes_for
 
 
@@ -31,12 +30,13 @@ def uses_embeddings(prompt: PromptVersion) -> bool:
 def version_index(
     prompt: PromptVersion, cache: ResponseCache | None, store: EmbeddingStore | None = None, embedder: Engine | None = None
 ) -> ExampleIndex | None:
-    """The index over a version's pool (None without one), its embeddings kept beside the answers;
-    embedder: where missing vectors come from (default: the embedded model's engine)."""
+    """The index over a version's pool (None without one), its embeddings kept beside the answers
+    (in memory without a cache: --no-cache keeps nothing); embedder: where missing vectors come
+    from (default: the embedded model's engine)."""
     if prompt.retrieval is None:
         return None
     if store is None and uses_embeddings(prompt):
-        store = EmbeddingStore.beside(cache.directory if cache is not None else default_cache_dir(), embedder)
+        store = EmbeddingStore.beside(cache.directory, embedder) if cache is not None else EmbeddingStore(None, embedder)
     return ExampleIndex.for_version(prompt, store)
 
 

@@ -21,8 +21,9 @@ class EndpointEmbedder:
     """An Engine-like embed() over HTTP. The embedded model's server names its middle-layer
     embeddings "<model>:layers<N>"; any other model ignores `layers` (its own embedding)."""
 
-    def __init__(self, client: ModelClient, model: str, batch: int | None = None) -> None:
+    def __init__(self, client: ModelClient, model: str, batch: int | None = None, owns_client: bool = False) -> None:
         self.client = client
+        self.owns_client = owns_client  # made for these embeddings alone: closed with them
         self.model = model
         self.batch = batch or (EMBEDDED_BATCH if model == EMBEDDED_MODEL else BATCH)
 
@@ -49,4 +50,6 @@ class EndpointEmbedder:
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
 
     def close(self) -> None:
-        """Nothing of its own to free (the client is closed by whoever made it)."""
+        """Close the client if it was made for these embeddings alone."""
+        if self.owns_client:
+            self.client.close()
