@@ -79,9 +79,7 @@ class NoEngine:
 def _no_real_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     exempt = request.node.get_closest_marker("embedded") or request.node.get_closest_marker("without_llama_cpp")
     if not RECORDING and not exempt:
-        monkeypatch.setattr("summariser.base.engine_api.load_engine", NoEngine)
-        monkeypatch.setattr("summariser.transport.client.load_engine", NoEngine)
-        monkeypatch.setattr("summariser.flow.embedding_store.load_engine", NoEngine)
+        monkeypatch.setattr("summariser.base.engine_api.load_engine", NoEngine)  # the one way in
 
 
 @pytest.fixture(autouse=True)
@@ -119,9 +117,9 @@ def embedding_store(tmp_path_factory: pytest.TempPathFactory) -> EmbeddingStore:
 def shipped_source(version: str) -> str:
     """A shipped version's file without its [meta] table, to derive test versions from (their
     changed settings would otherwise contradict the declared requirements)."""
-    from summariser.prompting.store import prompts_dir
+    from summariser.prompting.store import packaged_dir
 
-    return (prompts_dir() / f"{version}.toml").read_text().split("\n[meta]\n")[0] + "\n"
+    return (packaged_dir() / f"{version}.toml").read_text().split("\n[meta]\n")[0] + "\n"
 
 
 # The default version's classifier embeds papers with the embedded model in this process, not

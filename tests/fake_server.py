@@ -41,6 +41,19 @@ def completion_body(text: str, chat: bool = False) -> dict:
     }
 
 
+def completion_with_alternatives(pieces: list[str], tops: dict[int, dict[str, float]]) -> dict:
+    """A completions answer spelled by these tokens, each with its log-probability, and at the
+    places in `tops` the most likely tokens with theirs (as `logprobs = N` lists them)."""
+    listed = [tops.get(i) for i in range(len(pieces))]
+    logprobs = {
+        "tokens": pieces,
+        "text_offset": [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))],
+        "token_logprobs": [(top or {}).get(p, 0.0) for p, top in zip(pieces, listed)],
+        "top_logprobs": listed,
+    }
+    return {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
 class FakeServer:
     """Serves replies in order (the last one repeats), or asks responder(body) for each;
     records each request's JSON body."""

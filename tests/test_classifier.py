@@ -180,16 +180,10 @@ def unsure_answer() -> dict:
     """A completion whose topic is health by a hair over science, with its alternatives."""
     import math
 
+    from .fake_server import completion_with_alternatives
+
     pieces = [" A", " study", ".", "\n", "Topic", ":", " health", "\n", "Contribution", ":", " method"]
-    tops = [None] * len(pieces)
-    tops[6] = {" health": math.log(0.5), " science": math.log(0.45), " language": math.log(0.05)}
-    logprobs = {
-        "tokens": pieces,
-        "text_offset": [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))],
-        "token_logprobs": [(tops[i] or {}).get(p, 0.0) for i, p in enumerate(pieces)],
-        "top_logprobs": tops,
-    }
-    return {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    return completion_with_alternatives(pieces, {6: {" health": math.log(0.5), " science": math.log(0.45), " language": math.log(0.05)}})
 
 
 @pytest.mark.processes

@@ -9,7 +9,7 @@ import pytest
 from summariser.transport.client import connect
 
 from .conftest import GOOD, SEED_DUMP, cli
-from .fake_server import FakeServer, Reply
+from .fake_server import FakeServer, Reply, completion_with_alternatives
 
 CHAT_ANSWER = {"summary": "A parser that reads sentences.", "topic": "language", "contribution": "method"}
 
@@ -76,15 +76,7 @@ def unsure_completion() -> dict:
     import math
 
     pieces = [" A", " study", ".", "\n", "Topic", ":", " health", "\n", "Contribution", ":", " method"]
-    tops = [None] * len(pieces)
-    tops[6] = {" " + t.split("-")[0]: math.log(1 / 8) for t in TOPICS}  # each value's first token
-    logprobs = {
-        "tokens": pieces,
-        "text_offset": [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))],
-        "token_logprobs": [(tops[i] or {}).get(p, 0.0) for i, p in enumerate(pieces)],
-        "top_logprobs": tops,
-    }
-    return {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    return completion_with_alternatives(pieces, {6: {" " + t.split("-")[0]: math.log(1 / 8) for t in TOPICS}})  # each value's first token
 
 
 def test_a_remote_run_gets_classifier_votes_from_the_endpoints_embeddings_cached_and_batched(tmp_path):

@@ -79,7 +79,7 @@ def test_a_retrieval_pool_that_is_missing_or_has_bad_labels_is_refused(tmp_path)
     with pytest.raises(PromptError, match="retrieval pool: No such file"):
         load_prompt(str(path))
     (tmp_path / "pools").mkdir()
-    pool = (prompts.prompts_dir() / "pools" / "seed-gold.jsonl").read_text()
+    pool = (prompts.packaged_dir() / "pools" / "seed-gold.jsonl").read_text()
     (tmp_path / "pools" / "seed-gold.jsonl").write_text(pool.replace('"topic": "health"', '"topic": "medicine"', 1))
     with pytest.raises(PromptError, match="pool example .*medicine"):
         load_prompt(str(path))
@@ -101,7 +101,7 @@ def test_the_meta_table_is_outside_the_hash_and_must_come_last(tmp_path):
 
 def test_declared_requirements_must_match_the_settings(tmp_path):
     (tmp_path / "pools").mkdir()
-    (tmp_path / "pools" / "seed-gold.jsonl").write_text((prompts.prompts_dir() / "pools" / "seed-gold.jsonl").read_text())
+    (tmp_path / "pools" / "seed-gold.jsonl").write_text((prompts.packaged_dir() / "pools" / "seed-gold.jsonl").read_text())
     path = tmp_path / "mine.toml"
     path.write_text(shipped_source("fewshot-v8") + '[meta]\nstatus = "experimental"\nrequires = ["completions", "logprobs"]\n')
     with pytest.raises(PromptError, match="meta.requires .* need .*local-embeddings"):

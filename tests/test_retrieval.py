@@ -50,7 +50,7 @@ def test_example_abstracts_are_cut_to_the_versions_length_and_chat_prompts_get_t
     src = shipped_source("chat-v1")
     path = tmp_path / "chat-r.toml"
     (tmp_path / "pools").mkdir()
-    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
+    shutil.copy(prompts.packaged_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
     path.write_text(src + '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_words = 5\n')
     prompt = load_prompt(str(path))
     paper = read_dump(str(SEED_DUMP)).papers[0]
@@ -63,10 +63,10 @@ def test_example_abstracts_are_cut_to_the_versions_length_and_chat_prompts_get_t
 
 
 def test_the_pool_is_part_of_the_prompt_hash(tmp_path):
-    shutil.copy(prompts.prompts_dir() / "fewshot-v2.toml", tmp_path / "mine.toml")
+    shutil.copy(prompts.packaged_dir() / "fewshot-v2.toml", tmp_path / "mine.toml")
     (tmp_path / "pools").mkdir()
     pool = tmp_path / "pools" / "seed-gold.jsonl"
-    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", pool)
+    shutil.copy(prompts.packaged_dir() / "pools" / "seed-gold.jsonl", pool)
     before = load_prompt(str(tmp_path / "mine.toml")).sha256
     rows = pool.read_text().splitlines()
     first = json.loads(rows[0])
@@ -125,7 +125,7 @@ def test_without_example_summaries_retrieved_papers_show_title_and_labels_only()
 
 def test_without_example_summaries_a_shown_abstract_is_still_followed_by_labels_only(tmp_path):
     (tmp_path / "pools").mkdir()
-    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
+    shutil.copy(prompts.packaged_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
     src = shipped_source("fewshot-v4").replace("example_words = 0\n", "example_words = 5\n")
     (tmp_path / "mine.toml").write_text(src.replace('version = "fewshot-v4"', 'version = "mine"'))
     prompt = load_prompt(str(tmp_path / "mine.toml"))
@@ -140,7 +140,7 @@ def test_example_summaries_leaves_older_hashes_alone_and_is_refused_where_exampl
     # At its default the setting is not part of the hash: fewshot-v3 still has its released hash.
     assert load_prompt("fewshot-v3").sha256 == prompts.read_lock()["fewshot-v3"]
     (tmp_path / "pools").mkdir()
-    shutil.copy(prompts.prompts_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
+    shutil.copy(prompts.packaged_dir() / "pools" / "seed-gold.jsonl", tmp_path / "pools" / "seed-gold.jsonl")
     retrieval = '\n[retrieval]\npool = "pools/seed-gold.jsonl"\nk = 2\nexample_summaries = false\n'
     chat = shipped_source("chat-v1")
     json_completion = shipped_source("fewshot-v1").replace('format = "lines"', 'format = "json"')

@@ -332,20 +332,12 @@ def test_a_run_decides_an_unsure_label_with_the_neighbours_its_similarity_finds(
     from summariser.flow.pipeline import summarise
 
     from .conftest import fake_client
-    from .fake_server import FakeServer, Reply
+    from .fake_server import FakeServer, Reply, completion_with_alternatives
 
     # The model is unsure between science and health; the one neighbour decides.
     pieces = [" A", " study", ".", "\n", "Topic", ":", " science", "\n", "Contribution", ":", " method"]
-    tops = [None] * len(pieces)
-    tops[6] = {" science": math.log(0.5), " health": math.log(0.45), " language": math.log(0.05)}
-    tops[10] = {" method": math.log(0.9), " theory": math.log(0.1)}
-    logprobs = {
-        "tokens": pieces,
-        "text_offset": [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))],
-        "token_logprobs": [(tops[i] or {}).get(p, 0.0) for i, p in enumerate(pieces)],
-        "top_logprobs": tops,
-    }
-    body = {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    tops = {6: {" science": math.log(0.5), " health": math.log(0.45), " language": math.log(0.05)}, 10: {" method": math.log(0.9), " theory": math.log(0.1)}}
+    body = completion_with_alternatives(pieces, tops)
     paper = Paper(id="x", title="Finding tumours in brain scans", abstract="We detect tumours in brain scans.")
     prompt = voting_prompt(tmp_path, vote_k=1, similarity=similarity)
     index = ExampleIndex.for_version(prompt, FakeEmbedder())

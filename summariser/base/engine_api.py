@@ -9,15 +9,14 @@ endpoint (import-linter checks this: pyproject.toml).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import Protocol
 
-if TYPE_CHECKING:
-    import numpy as np
+from .types import Embedder
 
 ENGINE_MODULE = "summariser.engine"
 
 
-class Engine(Protocol):
+class Engine(Embedder, Protocol):
     """An OpenAI-compatible endpoint on this machine, and text embeddings from its model."""
 
     model: str  # the model name the endpoint serves
@@ -29,11 +28,6 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Stop the endpoint if it runs."""
-        ...
-
-    def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
-        """One vector per text: unit-length pooled final states (layers = 0), or the mean hidden
-        states after the model's first `layers` layers; raises EmbeddedModelError."""
         ...
 
 

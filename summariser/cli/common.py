@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 import click
 
@@ -86,17 +86,20 @@ prompts_dir_option = click.option(
     help="Folder of your own prompt versions, besides the packaged ones [env SUMMARISER_PROMPTS_DIR; "
     "default: ./prompts when there is one, as `summariser init` makes].",
 )
+def endpoint_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that choose the endpoint and where its classifier embeddings come from, shared
+    by run and eval: --prompts-dir, --model, --base-url, --endpoint-kind, --embeddings-model and
+    --embeddings-base-url."""
+    for option in reversed((prompts_dir_option, model_option, base_url_option, endpoint_kind_option,
+                            embeddings_model_option, embeddings_base_url_option)):
+        command = option(command)
+    return command
+
+
 concurrency_help = (
     f"Requests in flight. Default: {EMBEDDED_SLOTS} on the embedded model (decoded together), "
     f"{DEFAULT_REMOTE_CONCURRENCY} on an endpoint."
 )
-
-
-def packaged(name: str) -> Path:
-    """A file that ships with the package: the gold set, the labelling guide, the example dump."""
-    from importlib.resources import files
-
-    return Path(str(files("summariser") / "data" / name))
 
 
 def fail(message: str) -> NoReturn:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from ..base.data import packaged
 from .common import (
-    client_for, embedder_for, embeddings_base_url_option, embeddings_model_option,
-    base_url_option, endpoint_kind_option, packaged, prompts_dir_option, cache_dir_option, check_writable, constrain_option, fail, model_option,
-    open_cache, timeout_option, workers,
+    cache_dir_option, check_writable, client_for, constrain_option, embedder_for, endpoint_options, fail, open_cache,
+    timeout_option, workers,
 )
 
 
@@ -18,12 +18,7 @@ from .common import (
 @click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the version recommended for the endpoint.")
 @click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), help="Gold JSONL file. Default: the packaged gold set (the example dump's 178 papers).")
 @click.option("--input", "input_path", help="The dump holding the gold papers' abstracts. Default: the packaged example dump.")
-@prompts_dir_option
-@model_option
-@base_url_option
-@endpoint_kind_option
-@embeddings_model_option
-@embeddings_base_url_option
+@endpoint_options
 @constrain_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
 @timeout_option

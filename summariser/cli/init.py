@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from ..base.versions import DEFAULT_VERSION
-from .common import fail, packaged
+from ..base.data import packaged
+from .common import fail
 
 WORKSPACE_README = """# A summariser workspace
 

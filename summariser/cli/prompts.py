@@ -22,14 +22,14 @@ def prompts_list(prompts_dir: Path | None) -> None:
     experimental, and for which endpoints), what it requires, and what it is. "(default: chat)"
     marks the version `run` and `eval` use without --prompt on that kind of endpoint. Your own
     versions (--prompts-dir, or ./prompts) are listed with the packaged ones, as drafts."""
-    from ..flow.fit import default_version
+    from ..flow.fit import default_versions
     from ..prompting.store import available_versions, load_prompt, read_lock
     from ..prompting.version import requirements
 
     lock = read_lock()
     defaults: dict[str, list[str]] = {}
-    for kind in ("embedded", "completion", "chat"):
-        defaults.setdefault(default_version(kind, prompts_dir), []).append(kind)  # type: ignore[arg-type]
+    for kind, version in default_versions().items():
+        defaults.setdefault(version, []).append(kind)
     for name in available_versions(prompts_dir):
         try:
             p = load_prompt(name, prompts_dir)

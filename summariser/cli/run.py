@@ -23,9 +23,8 @@ if TYPE_CHECKING:  # imported when a command runs, so --help stays quick
     from ..transport.embeddings import EndpointEmbedder
 
 from .common import (
-    client_for, embedder_for, embeddings_base_url_option, embeddings_model_option,
-    EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, base_url_option, cache_dir_option, concurrency_help, constrain_option, fail,
-    endpoint_kind_option, model_option, os_message, prompt_option_help, prompts_dir_option, timeout_option, workers,
+    EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, cache_dir_option, client_for, concurrency_help, constrain_option, embedder_for,
+    endpoint_options, fail, os_message, prompt_option_help, timeout_option, workers,
 )
 
 
@@ -33,12 +32,7 @@ from .common import (
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output", metavar="OUT", help="Output file: .jsonl, .csv or .md. Default: JSONL on stdout.")
 @click.option("--prompt", "prompt_version", help=prompt_option_help)
-@prompts_dir_option
-@model_option
-@base_url_option
-@endpoint_kind_option
-@embeddings_model_option
-@embeddings_base_url_option
+@endpoint_options
 @click.option("--concurrency", type=click.IntRange(1, 256), help=concurrency_help)
 @timeout_option
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N papers.")

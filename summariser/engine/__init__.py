@@ -17,6 +17,8 @@ from ..base.versions import EMBEDDED_MODEL, EMBEDDED_SLOTS
 if TYPE_CHECKING:
     import numpy as np
 
+    from .embedder import Embedder
+
 __all__ = ["LlamaEngine"]
 
 
@@ -27,12 +29,10 @@ class LlamaEngine:
     slots = EMBEDDED_SLOTS
 
     def __init__(self, threads: int | None = None) -> None:
-        from .embedder import Embedder
         from .server import EmbeddedServer
 
         self._server = EmbeddedServer(threads)
-        self._embedder: Embedder | None = None
-        self._make_embedder = Embedder
+        self._embedder: "Embedder | None" = None  # made on the first embed
 
     def base_url(self) -> str:
         """The server's /v1 URL, starting it if needed."""
@@ -47,5 +47,7 @@ class LlamaEngine:
     def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
         """One vector per text (see embedder.py)."""
         if self._embedder is None:
-            self._embedder = self._make_embedder()
+            from .embedder import Embedder
+
+            self._embedder = Embedder()
         return self._embedder.embed(texts, layers)

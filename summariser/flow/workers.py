@@ -46,7 +46,7 @@ def _worker(
     settings: dict[str, Any],
     prompt: PromptVersion,
     cache_dir: str | None,
-    embeddings_dir: tuple[Path | None, str | None],
+    embeddings: tuple[Path | None, str | None],  # the parent store's folder and name
     threads: int,
     parent: int,
     tasks: Any,
@@ -58,7 +58,7 @@ def _worker(
     client = ModelClient(**{**settings, "gate": RateGate(settings["gate"]), "breaker": Breaker(shared=settings["breaker"])})
     cache = ResponseCache(cache_dir) if cache_dir else None
     # The parent's store, where it put the papers' embeddings before any call.
-    store = EmbeddingStore(embeddings_dir[0], name=embeddings_dir[1])  # in memory when the parent kept none on disk
+    store = EmbeddingStore(embeddings[0], name=embeddings[1])  # in memory when the parent kept none on disk
     version = VersionRun.make(prompt, client, cache, ExampleIndex.for_version(prompt, store))
     pool = ThreadPoolExecutor(max_workers=threads)
 
@@ -87,11 +87,11 @@ class ProcessPool:
         cache_dir = str(run.cache.directory) if run.cache is not None else None
         index = run.labeller.index
         store = index.embedder if index is not None else None
-        embeddings_dir = (store.directory, store.shared_name()) if isinstance(store, EmbeddingStore) else (None, None)
+        embeddings = (store.directory, store.shared_name()) if isinstance(store, EmbeddingStore) else (None, None)
         self._procs = [
             ctx.Process(
                 target=_worker,
-                args=(run.client.settings(), run.prompt, cache_dir, embeddings_dir, threads, os.getpid(), q, self._results),
+                args=(run.client.settings(), run.prompt, cache_dir, embeddings, threads, os.getpid(), q, self._results),
                 daemon=True,
             )
             for q in self._tasks

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..base import versions
+from ..base.data import packaged
 from ..base.errors import PromptError
 from ..base.versions import DEFAULT_VERSION
 from .version import Example, PromptVersion, Retrieval
@@ -26,14 +27,7 @@ _TABLE = re.compile(rb"^[ \t]*\[", re.M)
 
 def packaged_dir() -> Path:
     """The released versions that ship inside the package (summariser/data/prompts)."""
-    from importlib.resources import files
-
-    return Path(str(files("summariser") / "data" / "prompts"))
-
-
-def prompts_dir() -> Path:
-    """The packaged versions' folder (kept under this name for scripts that used it)."""
-    return packaged_dir()
+    return packaged("prompts")
 
 
 def user_dir(directory: Path | None = None) -> Path | None:

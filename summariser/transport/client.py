@@ -6,7 +6,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from ..base.engine_api import load_engine
+from ..base import engine_api
 from ..base.errors import FatalModelError, MalformedResponse, RequestError
 from ..base.types import Completion
 from ..base.versions import DEFAULT_TIMEOUT, EMBEDDED_MODEL
@@ -58,7 +58,6 @@ class ModelClient:
         self._base_url = base_url
         self._key = api_key
         self._secret = api_key if api_key and len(api_key) >= 8 else None  # what must never be shown
-        self._timeout = timeout
         self.timeout = timeout
         self._on_close = on_close
         self._client: "openai.OpenAI | None" = None
@@ -81,7 +80,7 @@ class ModelClient:
                     base_url=url,
                     api_key=self._key or "not-needed",  # the openai client insists on one
                     max_retries=0,
-                    timeout=self._timeout,
+                    timeout=self.timeout,
                     http_client=openai.DefaultHttpxClient(limits=limits),
                 )
             return self._client
@@ -96,7 +95,7 @@ class ModelClient:
             base_url=self._base_url,
             api_key=self._key,
             constrain=self.constrain,
-            timeout=self._timeout,
+            timeout=self.timeout,
             gate=self._gate.share(),
             breaker=self.breaker.share(),
             policy=self.policy,
@@ -208,7 +207,7 @@ def connect(
                 f"model {model!r} needs an endpoint (--base-url or OPENAI_API_KEY); "
                 f"the embedded model is {EMBEDDED_MODEL}"
             )
-        engine = load_engine()
+        engine = engine_api.load_engine()
         return ModelClient(
             model=model or engine.model,
             base_url=engine.base_url,

@@ -37,7 +37,7 @@ class EndpointEmbedder:
     def hash_identity(self) -> str | None:
         """What enters a version's hash for these embeddings: None for the embedded model's own
         (the hash already names them), else the endpoint's model."""
-        return None if self.model == EMBEDDED_MODEL else f"endpoint:{self.model}"
+        return None if self.model == EMBEDDED_MODEL else self.identity()
 
     def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
         """One row per text, `batch` texts per request."""
