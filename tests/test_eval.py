@@ -41,15 +41,16 @@ def test_shipped_gold_covers_the_seed_dump_within_the_default_labels():
     assert all(r.summary and "\n" not in r.summary and len(r.summary.split()) <= 35 for r in gold.rows)
 
 
-def test_malformed_and_duplicate_gold_rows_are_reported_with_their_line(tmp_path):
+def test_malformed_gold_rows_are_reported_with_their_line_and_a_relabelled_paper_keeps_its_last_answer(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(gold_row(PAPERS[0], "language")) + "\n{oops\n")
-    with pytest.raises(GoldError, match=r"bad.jsonl:2: not a gold row"):
+    with pytest.raises(GoldError, match=r"bad.jsonl:2: not a labelled row"):
         load_gold(bad)
-    dup = write_gold(tmp_path / "dup.jsonl", [gold_row(PAPERS[0], "language"), gold_row(PAPERS[0], "health")])
-    with pytest.raises(GoldError, match=r"dup.jsonl:2: .* labelled twice by a1"):
-        load_gold(dup)
-
+    # The label page appends a correction as a new line: the last answer counts, and is counted.
+    dup = write_gold(tmp_path / "dup.jsonl", [gold_row(PAPERS[0], "language"), gold_row(PAPERS[1], "society"), gold_row(PAPERS[0], "health")])
+    gold = load_gold(dup)
+    assert [(r.id, r.labels["topic"]) for r in gold.rows] == [(PAPERS[0].id, "health"), (PAPERS[1].id, "society")]
+    assert gold.relabelled == 1
 
 def test_gold_with_labels_outside_the_prompts_set_is_refused(tmp_path):
     path = write_gold(tmp_path / "g.jsonl", [gold_row(PAPERS[0], "linguistics")])

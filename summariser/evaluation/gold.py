@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from ..base.errors import GoldError
+from ..base.errors import GoldError, InputError
+from ..labelled import read_labelled
 from ..prompting.version import PromptVersion
 from ..records import Paper, paper_id
 
@@ -19,6 +19,7 @@ class GoldRow(BaseModel):
 
     id: str
     title: str = ""
+    abstract: str = ""  # a labelled file carries it
     annotator: str
     labels: dict[str, str]
     summary: str | None = None
@@ -31,6 +32,7 @@ class Gold:
 
     rows: list[GoldRow]
     path: str
+    relabelled: int = 0  # (paper, annotator) pairs answered more than once: the last answer counts
 
     @property
     def annotators(self) -> list[str]:
@@ -51,26 +53,34 @@ class Gold:
 
 
 def load_gold(path: str | Path) -> Gold:
-    """Read a gold JSONL file; raise GoldError with file and line on anything malformed."""
+    """Read a gold file, or the labelled file `summariser label` writes (for each paper and
+    annotator the last answer counts; skips and withdrawn answers are left out). Raises GoldError
+    with file and line on anything malformed."""
     path = Path(path)
     if not path.is_file():
         raise GoldError(f"{path}: no such gold file")
-    rows: list[GoldRow] = []
-    seen: set[tuple[str, str]] = set()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = GoldRow.model_validate(json.loads(line))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise GoldError(f"{path}:{n}: not a gold row: {str(exc).splitlines()[0]}") from None
-        if (row.id, row.annotator) in seen:
-            raise GoldError(f"{path}:{n}: paper {row.id} labelled twice by {row.annotator}")
-        seen.add((row.id, row.annotator))
-        rows.append(row)
+    try:
+        labelled = read_labelled(path)
+    except InputError as exc:
+        raise GoldError(str(exc)) from None
+    rows = [
+        GoldRow(id=r.id, title=r.title, abstract=r.abstract, annotator=r.annotator, labels=r.labels, summary=r.summary, note=r.note)
+        for who in labelled.annotators
+        for _, r in labelled.answers(who)
+    ]
     if not rows:
         raise GoldError(f"{path}: no gold rows")
-    return Gold(rows=rows, path=str(path))
+    return Gold(rows=rows, path=str(path), relabelled=labelled.relabelled)
+
+
+def papers_of(gold: Gold) -> list[Paper]:
+    """The gold papers themselves, where the gold file carries their abstracts (a labelled file
+    does): the eval then needs no dump."""
+    seen: dict[str, Paper] = {}
+    for r in gold.rows:
+        if r.abstract and r.id not in seen:
+            seen[r.id] = Paper(id=r.id, title=r.title, abstract=r.abstract)
+    return list(seen.values())
 
 
 def check_against_prompt(gold: Gold, prompt: PromptVersion) -> None:
