@@ -24,7 +24,7 @@ def test_key_changes_with_each_part_of_the_request():
     assert key(paper=PAPER.model_copy(update={"abstract": "Another abstract."})) != base
     assert key(paper=PAPER.model_copy(update={"title": "Another Title"})) != base
     assert key(constrain="none") != base
-    assert key(prompt=PROMPT.model_copy(update={"sha256": "0" * 64})) != base
+    assert key(prompt=PROMPT.model_copy(update={"request_sha256": "0" * 64})) != base
     hotter = PROMPT.model_copy(update={"params": PROMPT.params.model_copy(update={"temperature": 0.7})})
     assert key(prompt=hotter) != base
     # The id is a label for output, not part of what the model sees.

@@ -52,6 +52,7 @@ class Row(BaseModel):
     warning: str | None = None  # e.g. the abstract was truncated to fit the context
     confidence: dict[str, float | None] = {}  # per label field, None where the endpoint gave no log-probabilities
     needs_review: bool = False  # set by `run --review-below`
+    draft: bool = False  # made by a prompt version not yet released (written out only when true)
 
 
 @dataclass

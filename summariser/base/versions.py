@@ -25,6 +25,8 @@ RETRIEVAL_VERSION = "tfidf-1"
 VOTES_VERSION = "votes-2"
 # The classifier's fit (regularisation, weighting, smoothing): labels/classifier.py.
 CLASSIFIER_VERSION = "logreg-c10-balanced-1"
+# How a learning version (vote_weight = "auto") chooses its settings: labels/tuning.py.
+TUNING_VERSION = "cv5-kappa-1"
 # Words of each abstract embedded after the title, unless a version's [retrieval] sets
 # embedding_words: about 150 tokens, near half a second per paper on 2 cores.
 EMBEDDING_WORDS = 100
@@ -44,7 +46,7 @@ def embedding_version(layers: int = 0) -> str:
 
 def version_hash(
     file_sha: str, pool_sha: str, settings_json: str, *, votes: bool, embeds: bool, layers: int, classifier: bool,
-    embedding: str | None = None,
+    embedding: str | None = None, tuned: bool = False,
 ) -> str:
     """The hash of a version with a retrieval pool: its file, its pool, its retrieval settings and
     the code versions above that it uses (embedding: the embeddings' identity when they come from
@@ -56,4 +58,6 @@ def version_hash(
         parts.append(embedding or embedding_version(layers))
     if classifier:
         parts.append(CLASSIFIER_VERSION)
+    if tuned:
+        parts.append(TUNING_VERSION)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -16,8 +16,8 @@ from .common import (
 
 @click.command("eval")
 @click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the version recommended for the endpoint.")
-@click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), help="Gold JSONL file. Default: the packaged gold set (the example dump's 178 papers).")
-@click.option("--input", "input_path", help="The dump holding the gold papers' abstracts. Default: the packaged example dump.")
+@click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), help="Gold JSONL file. Default: the first version's own labelled file if it learns from one (then cross-validated, with a learning curve), else the packaged gold set (the example dump's 178 papers).")
+@click.option("--input", "input_path", help="The dump holding the gold papers' abstracts. Default: the gold file itself when it carries them (a labelled file does), else the packaged example dump.")
 @endpoint_options
 @constrain_option
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
@@ -37,6 +37,12 @@ def eval_command(
     several annotators; ROUGE-1/2/L of the summaries; tokens per paper. With two or more
     --prompt, each version against the first, with McNemar's test and the papers that changed.
     Answers go through the normal cache, so a re-run is free.
+
+    A version that learns from your labels (`prompts new`, `label`) is measured on its labelled
+    file by 5-fold cross-validation: each paper is labelled with its fold left out of the
+    classifier's fit and of the choice of settings. A learning curve shows the agreement after
+    10, 20, 40, ... labels, so you can see whether labelling more is worth it. When the file has
+    a second annotator (`label --annotator a2`), their agreement is reported as the ceiling.
     """
     try:
         import krippendorff, matplotlib, rouge_score, scipy, sklearn  # noqa: F401, E401
@@ -44,25 +50,28 @@ def eval_command(
         fail(f"summariser eval needs the eval extra ({exc.name} is missing): pip install 'summariser[eval]'")
     from ..base.errors import SummariserError
     from ..evaluation.evaluate import evaluate
-    from ..evaluation.gold import load_gold
+    from ..evaluation.gold import load_gold, papers_of
     from ..evaluation.report import format_text, write_html, write_json
     from ..flow.fit import choose_version
     from ..flow.progress import progress
     from ..records import read_dump
+    from ..flow.fit import own_labels
 
     try:
-        gold = load_gold(gold_path or packaged("gold.jsonl"))
-        dump = read_dump(input_path or str(packaged("papers-dump.txt")))
         client = client_for(base_url, model, constrain, timeout, endpoint_kind)
         embedder = embedder_for(client, embeddings_model, embeddings_base_url)
         prompts = [choose_version(client, v, prompts_dir, embedder) for v in (versions or (None,))]
+        gold = load_gold(gold_path or own_labels(prompts[0], versions[0] if versions else None, prompts_dir) or packaged("gold.jsonl"))
+        papers = papers_of(gold) if input_path is None else []
+        if not papers:  # the gold file has no abstracts: they come from the dump
+            papers = read_dump(input_path or str(packaged("papers-dump.txt"))).papers
     except SummariserError as exc:
         fail(str(exc))
     check_writable(json_path)
     check_writable(html_path)
     try:
         with closing(open_cache(cache_dir)) as store:
-            result = evaluate(gold, dump.papers, prompts, client, store, workers(concurrency, client), progress, embedder)
+            result = evaluate(gold, papers, prompts, client, store, workers(concurrency, client), progress, embedder)
     except SummariserError as exc:
         fail(str(exc))
     finally:

@@ -73,3 +73,83 @@ def prompts_diff(a: str, b: str, prompts_dir: Path | None) -> None:
         click.echo(diff_prompts(a, b, prompts_dir) or "(identical)", nl=False)
     except PromptError as exc:
         fail(str(exc))
+
+
+@prompts.command("new")
+@click.argument("name")
+@click.option("--from", "source", required=True, metavar="VERSION", help="The version to copy (e.g. fewshot-v8).")
+@click.option("--edit/--no-edit", default=None, help="Open the draft in $EDITOR and check it on save. Default: when run in a terminal.")
+@prompts_dir_option
+def prompts_new(name: str, source: str, edit: bool | None, prompts_dir: Path | None) -> None:
+    """Make NAME, a draft copy of VERSION to edit: its label fields and their values (each with a
+    definition), its instructions and worked examples. A draft copied from a version with a
+    classifier (fewshot-v8) learns its labels from pools/NAME.jsonl, the papers you label with
+    `summariser label`; how much the classifier counts is chosen on those labels. The draft is
+    written to --prompts-dir (default ./prompts), is usable at once, and every row it makes is
+    marked draft until `summariser prompts release NAME`."""
+    import sys
+
+    from ..prompting.drafts import new_draft
+    from ..prompting.store import user_dir
+
+    directory = user_dir(prompts_dir) or Path("prompts")
+    try:
+        path, learns = new_draft(name, source, directory)
+    except PromptError as exc:
+        fail(str(exc))
+    click.echo(f"wrote {path}" + (f" (labels learn from {directory / 'pools' / (name + '.jsonl')})" if learns else ""))
+    if not learns:
+        click.echo(f"note: {source} has no classifier, so {name}'s labels will not learn from labelled papers; copy fewshot-v8 for that")
+    if edit if edit is not None else sys.stdin.isatty():
+        _edit_until_valid(path)
+    click.echo(f"next: edit {path}, check it with `summariser prompts check {name}`, then `summariser label DUMP --prompt {name}`")
+
+
+def _edit_until_valid(path: Path) -> None:
+    """Open the file in the user's editor until it loads, or the user gives up."""
+    from ..prompting.store import load_prompt
+
+    while True:
+        click.edit(filename=str(path))
+        try:
+            load_prompt(str(path))
+            click.echo(f"{path}: valid")
+            return
+        except PromptError as exc:
+            click.echo(f"{exc}", err=True)
+            if not click.confirm("edit again?", default=True):
+                return
+
+
+@prompts.command("check")
+@click.argument("version")
+@prompts_dir_option
+def prompts_check(version: str, prompts_dir: Path | None) -> None:
+    """Check that a version's file (and its labelled file) load, and say what it is."""
+    from ..prompting.store import load_prompt
+
+    try:
+        p = load_prompt(version, prompts_dir)
+    except PromptError as exc:
+        fail(str(exc))
+    fields = "; ".join(f"{f.name}: {', '.join(f.values)}" for f in p.fields)
+    state = "draft" if p.draft else "released"
+    pool = f", {len(p.pool)} labelled papers" if p.retrieval else ""
+    click.echo(f"{p.version}: valid ({state}{pool}); {fields}")
+
+
+@prompts.command("release")
+@click.argument("name")
+@prompts_dir_option
+def prompts_release(name: str, prompts_dir: Path | None) -> None:
+    """Freeze draft NAME: its hash (file, labelled file and settings) goes into versions.lock in
+    --prompts-dir (default ./prompts) and its rows stop being marked draft. Change it later by
+    copying it to a new draft."""
+    from ..prompting.drafts import release
+    from ..prompting.store import user_dir
+
+    try:
+        sha = release(name, user_dir(prompts_dir) or Path("prompts"))
+    except PromptError as exc:
+        fail(str(exc))
+    click.echo(f"released {name} {sha[:12]}")

@@ -127,6 +127,10 @@ def _open(
         fail(os_message(exc))
 
 
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
 def _write_rows(papers: list[Paper], run: Opened, tally: Tally, concurrency: int, review_below: float | None) -> None:
     """Every paper's row to the writer and the tally; the client and cache closed in any case."""
     from ..base.errors import SummariserError
@@ -137,7 +141,8 @@ def _write_rows(papers: list[Paper], run: Opened, tally: Tally, concurrency: int
 
     writer = run.writer
     try:
-        for row in progress(summarise(papers, run.prompt, run.client, run.cache, concurrency=concurrency, index=run.index), len(papers)):
+        rows = summarise(papers, run.prompt, run.client, run.cache, concurrency=concurrency, index=run.index, say=_say, track=progress)
+        for row in progress(rows, len(papers)):
             if review_below is not None:
                 row.needs_review = needs_review(row.confidence, review_below)
             writer.write(row)

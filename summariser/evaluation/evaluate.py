@@ -19,6 +19,7 @@ from ..prompting.retrieval import ExampleIndex
 from ..prompting.version import PromptVersion
 from ..records import Paper
 from ..transport.client import ModelClient
+from .crossfit import Learning, held_out_rows
 from .baselines import Baselines, majority_baseline, summary_baselines, vote_baseline
 from .gold import Gold, check_against_prompt, check_no_self_examples, join_papers
 from .metrics import (
@@ -56,6 +57,7 @@ class VersionResult(BaseModel):
     cost: Cost
     predictions: dict[str, dict[str, str | None]]  # paper id -> field -> label
     summaries: dict[str, str | None]
+    learning: Learning | None = None  # a learning version's cross-validation on its labelled papers
 
 
 class FieldComparison(BaseModel):
@@ -207,10 +209,14 @@ def _run_versions(
         embed_uncached(matched, VersionRun.make(prompt, client, cache, index))
     results = []
     for prompt, index in zip(prompts, indexes):
-        rows: Iterable[Row] = summarise(matched, prompt, client, cache, concurrency=concurrency, index=index)
+        rows: Iterable[Row] = summarise(matched, prompt, client, cache, concurrency=concurrency, index=index, track=progress)
         if progress:
             rows = progress(rows, len(matched), prompt.version)
-        results.append(_version_result(prompt, list(rows), gold, client.model))
+        # A learning version's labelled papers are labelled with their fold left out (crossfit.py).
+        held, learning = held_out_rows(VersionRun.make(prompt, client, cache, index), list(rows))
+        result = _version_result(prompt, held, gold, client.model)
+        result.learning = learning
+        results.append(result)
     return results
 
 

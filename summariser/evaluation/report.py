@@ -7,6 +7,7 @@ import html
 import io
 from pathlib import Path
 
+from .crossfit import REPEATS
 from .evaluate import EvalReport
 from .metrics import FieldMetrics, SummaryMetrics
 
@@ -77,6 +78,18 @@ def _summary_text(report: EvalReport) -> list[str]:
     )
 
 
+def _learning_table(report: EvalReport, name: str) -> tuple[str, list[str], list[list[str]]] | None:
+    """A learning version's curve for one field: kappa on the labelled papers left over after n
+    labels (random orders), as a caption, header and rows; None for other versions."""
+    for v in report.versions:
+        if v.learning is not None and name in v.learning.curves:
+            caption = (f"{v.prompt}: its {v.learning.held_out} labelled papers labelled by 5-fold cross-validation; "
+                       f"agreement after n labels, on the papers left over ({REPEATS} random orders):")
+            rows = [[str(p.labelled), f"{p.kappa:.3f}", f"{p.low:.3f}-{p.high:.3f}"] for p in v.learning.curves[name]]
+            return caption, ["labelled", "kappa (mean)", "lowest-highest"], rows
+    return None
+
+
 def format_text(report: EvalReport) -> str:
     """The eval as plain-text tables for the terminal."""
     out = [
@@ -99,6 +112,9 @@ def format_text(report: EvalReport) -> str:
             out.append(f"human agreement ({human.measure}, {' vs '.join(human.annotators)}, n={human.n}): {human.value:.3f}")
         else:
             out.append("human agreement: needs a second annotator in the gold file")
+        if (learning := _learning_table(report, name)) is not None:
+            out.append(learning[0])
+            out += ["  " + line for line in _table(learning[1], learning[2])]
         for v in report.versions:
             m = v.fields[name]
             out.append(f"per value, {v.prompt}:")
@@ -173,6 +189,39 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _html_field(report: EvalReport, name: str) -> list[str]:
+    """One label field's part of the HTML report."""
+    parts: list[str] = []
+    parts.append(f"<h2>{html.escape(name)}</h2>")
+    parts.append(_html_table(
+        ["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"],
+        [[label, m.n, f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"]
+         for label, m in field_rows(report, name)],
+    ))
+    parts.append("<p>Confidence: AUROC for correctness, expected calibration error, accuracy of the most confident rows "
+                 "(none: the prompt asks for no log-probabilities, or the endpoint gave none).</p>")
+    parts.append(_html_table(*_confidence_table(report, name)))
+    human = report.human.get(name)
+    parts.append(
+        f"<p>Human agreement ({human.measure}, n={human.n}): {human.value:.3f}</p>" if human
+        else "<p>Human agreement: needs a second annotator in the gold file.</p>"
+    )
+    if (learning := _learning_table(report, name)) is not None:
+        parts.append(f"<p>{html.escape(learning[0])}</p>" + _html_table(learning[1], learning[2]))
+    parts.append("<div class='mats'>")
+    for v in report.versions:
+        png = _confusion_png(v.fields[name], f"{name}: {v.prompt}")
+        parts.append(f"<figure><img alt='confusion matrix {html.escape(name)} {html.escape(v.prompt)}' src='data:image/png;base64,{png}'></figure>")
+    parts.append("</div>")
+    for v in report.versions:
+        parts.append(f"<h3>{html.escape(name)} per value: {html.escape(v.prompt)}</h3>")
+        parts.append(_html_table(
+            ["value", "precision", "recall", "F1", "support"],
+            [[s.value, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", s.support] for s in v.fields[name].per_value],
+        ))
+    return parts
+
+
 def write_html(report: EvalReport, path: str | Path) -> None:
     """A self-contained HTML report: tables, and confusion matrices as embedded PNG images."""
     parts = [
@@ -182,31 +231,7 @@ def write_html(report: EvalReport, path: str | Path) -> None:
         f"(annotators: {html.escape(', '.join(report.annotators))}), model <code>{html.escape(report.model)}</code>, {report.date}.</p>",
     ]
     for name in report.versions[0].fields:
-        parts.append(f"<h2>{html.escape(name)}</h2>")
-        parts.append(_html_table(
-            ["prompt", "n", "coverage", "accuracy", "kappa [95% CI]", "macro-F1"],
-            [[label, m.n, f"{m.coverage:.3f}", f"{m.accuracy:.3f}", _ci(m), f"{m.macro_f1:.3f}"]
-             for label, m in field_rows(report, name)],
-        ))
-        parts.append("<p>Confidence: AUROC for correctness, expected calibration error, accuracy of the most confident rows "
-                     "(none: the prompt asks for no log-probabilities, or the endpoint gave none).</p>")
-        parts.append(_html_table(*_confidence_table(report, name)))
-        human = report.human.get(name)
-        parts.append(
-            f"<p>Human agreement ({human.measure}, n={human.n}): {human.value:.3f}</p>" if human
-            else "<p>Human agreement: needs a second annotator in the gold file.</p>"
-        )
-        parts.append("<div class='mats'>")
-        for v in report.versions:
-            png = _confusion_png(v.fields[name], f"{name}: {v.prompt}")
-            parts.append(f"<figure><img alt='confusion matrix {html.escape(name)} {html.escape(v.prompt)}' src='data:image/png;base64,{png}'></figure>")
-        parts.append("</div>")
-        for v in report.versions:
-            parts.append(f"<h3>{html.escape(name)} per value: {html.escape(v.prompt)}</h3>")
-            parts.append(_html_table(
-                ["value", "precision", "recall", "F1", "support"],
-                [[s.value, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", s.support] for s in v.fields[name].per_value],
-            ))
+        parts += _html_field(report, name)
     parts.append("<h2>Summaries</h2>")
     parts.append(_html_table(
         ["", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean"],

@@ -15,6 +15,9 @@ class CachedAnswer(BaseModel):
 
     answer: Answer
     usage: Usage
+    # A learning version's answer is kept as the model gave it, with the model's distribution
+    # over each field's values, so its labels can be decided again as its labelled file grows.
+    distributions: dict[str, dict[str, float] | None] | None = None
 
 
 class ResponseCache:
@@ -37,6 +40,15 @@ class ResponseCache:
     def set(self, key: str, entry: CachedAnswer) -> None:
         """Store a validated answer."""
         self._cache.set(key, entry.model_dump_json())
+
+    def get_text(self, key: str) -> str | None:
+        """A text stored beside the answers (a learning version's chosen settings), or None."""
+        value = self._cache.get(key)
+        return value if isinstance(value, str) else None
+
+    def set_text(self, key: str, value: str) -> None:
+        """Store a text beside the answers."""
+        self._cache.set(key, value)
 
     def __len__(self) -> int:
         return len(self._cache)

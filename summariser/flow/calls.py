@@ -50,19 +50,22 @@ class VersionRun:
         hit = self.cache.get(request.cache_key()) if self.cache is not None else None
         if hit is None:
             return request, None
-        row = self.row(paper, hit.answer, hit.usage)
+        answer = hit.answer if hit.distributions is None else self.labeller.vote(hit.answer, hit.distributions, paper)
+        row = self.row(paper, answer, hit.usage)
         row.cached = True
         return request, row
 
     def row(self, paper: Paper, answer: Answer, usage: Usage) -> Row:
         """The row of a valid answer."""
         confidence = {f.name: answer.confidence.get(f.name) for f in self.prompt.fields}
-        return Row(summary=answer.summary, labels=dict(answer.labels), confidence=confidence, usage=usage, **self._base(paper))
+        return Row(
+            summary=answer.summary, labels=dict(answer.labels), confidence=confidence, usage=usage, draft=self.prompt.draft, **self._base(paper)
+        )
 
     def error_row(self, paper: Paper, error: str, usage: Usage | None = None) -> Row:
         """The row of a paper that has no valid answer, saying why."""
         empty: dict[str, None] = {f.name: None for f in self.prompt.fields}
-        return Row(labels=dict(empty), confidence=dict(empty), error=error, usage=usage or Usage(), **self._base(paper))
+        return Row(labels=dict(empty), confidence=dict(empty), error=error, usage=usage or Usage(), draft=self.prompt.draft, **self._base(paper))
 
     def _base(self, paper: Paper) -> dict[str, str | None]:
         return dict(
@@ -79,12 +82,17 @@ class VersionRun:
             return self.error_row(paper, str(exc))
         except InvalidAnswer as exc:
             return self.error_row(paper, str(exc), exc.usage)
-        answer = self.labeller.decide(asked.answer, asked.completion, paper)
+        model_answer, distributions = self.labeller.model_view(asked.answer, asked.completion)
+        answer = self.labeller.vote(model_answer, distributions, paper)
         row = self.row(paper, answer, asked.usage)
+        if self.prompt.retrieval is not None and self.prompt.retrieval.learns:
+            entry = CachedAnswer(answer=model_answer, usage=asked.usage, distributions=distributions)
+        else:
+            entry = CachedAnswer(answer=answer, usage=asked.usage)
         if self.cache is not None:
             # Persisted as soon as it arrives: an interrupted run keeps every answer it paid for.
             try:
-                self.cache.set(request.cache_key(), CachedAnswer(answer=answer, usage=asked.usage))
+                self.cache.set(request.cache_key(), entry)
             except (OSError, sqlite3.Error, diskcache.Timeout) as exc:  # a full disk, a locked database
                 # The answer is good and goes out; only a re-run would pay for it again.
                 row.warning = "; ".join(filter(None, [row.warning, f"answer not cached ({type(exc).__name__}: {exc})"]))

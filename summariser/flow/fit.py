@@ -58,3 +58,14 @@ def choose_version(
     prompt = load_prompt(name, directory, embedder.hash_identity() if embedder else None)
     check_fits(prompt, client, endpoint_embeddings=embedder is not None)
     return prompt
+
+
+def own_labels(prompt: PromptVersion, asked: str | None, directory: Path | None = None) -> Path | None:
+    """The labelled file a learning version learns from (None for other versions). asked: the
+    name or path the user gave for it."""
+    from ..prompting.store import resolve_path
+
+    if prompt.retrieval is None or not prompt.retrieval.learns:
+        return None
+    path = resolve_path(asked or prompt.version, directory).parent / prompt.retrieval.pool
+    return path if path.is_file() else None

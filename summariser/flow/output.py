@@ -33,7 +33,7 @@ def flat_row(row: Row) -> dict[str, object]:
     data.update(row.labels)
     data.update({f"{name}_confidence": value for name, value in row.confidence.items()})
     data.update(
-        prompt=row.prompt,
+        prompt=f"{row.prompt} (draft)" if row.draft else row.prompt,
         prompt_sha256=row.prompt_sha256,
         model=row.model,
         prompt_tokens=row.usage.prompt_tokens,
@@ -98,7 +98,7 @@ class RowWriter:
     def write(self, row: Row) -> None:
         """Append one row."""
         if self.format == "jsonl":
-            self._out.write(row.model_dump_json() + "\n")
+            self._out.write(row.model_dump_json(exclude=None if row.draft else {"draft"}) + "\n")
             if self.path is None:
                 self._out.flush()
         elif self.format == "csv":
@@ -108,7 +108,9 @@ class RowWriter:
                 self._csv.writeheader()
             self._csv.writerow(flat)
         else:
-            cells = [row.title, row.summary, *(row.labels.get(f) for f in self.label_fields), row.error, row.warning]
+            # A draft's rows say so where a reader of the table looks: beside any warning.
+            warning = "; ".join(filter(None, [row.warning, "draft prompt version" if row.draft else None])) or None
+            cells = [row.title, row.summary, *(row.labels.get(f) for f in self.label_fields), row.error, warning]
             self._out.write("| " + " | ".join(_md_cell(c) for c in cells) + " |\n")
         self.count += 1
 

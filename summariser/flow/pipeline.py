@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future
 from functools import partial
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ..base.engine_api import Engine
 from ..base.errors import EmbeddedModelError
@@ -19,6 +19,9 @@ from ..transport.retry import Breaker
 from .cache import ResponseCache
 from .calls import ThreadCalls, VersionRun
 from .embedding_store import EmbeddingStore
+from .learning import Say, learn
+
+Track = Callable[[Iterable[Row], int, str], Iterable[Row]]
 from .workers import ProcessPool, processes_for
 
 
@@ -80,10 +83,14 @@ def summarise(
     cache: ResponseCache | None = None,
     concurrency: int = 1,
     index: ExampleIndex | None = None,
+    say: Say | None = None,
+    track: Track | None = None,
 ) -> Iterator[Row]:
     """Yield one row per paper, in input order, with up to `concurrency` model calls in flight.
 
     index: over the version's pool, made here if not given (an eval passes the one it keeps).
+    A learning version first has the model read its labelled papers and chooses its settings
+    (flow/learning.py); say: where to tell what was chosen, track: a progress display for that.
     Above workers.PROCESS_THRESHOLD calls in flight to a remote endpoint, the calls run in worker
     processes (started with "spawn": a script calling this needs the usual
     `if __name__ == "__main__":` guard). Cached answers are read in this thread and never wait
@@ -95,13 +102,24 @@ def summarise(
     own = index is None  # made here: its embedding store is closed here
     run = VersionRun.make(prompt, client, cache, index if index is not None else version_index(prompt, cache))
     try:
-        if uses_embeddings(prompt):
+        def answer_all(pool: Sequence[Paper]) -> None:
+            rows = _rows(pool, run, concurrency)
+            deque(track(rows, len(pool), "labelled papers") if track else rows, maxlen=0)
+
+        learn(run, answer_all, say)  # a learning version's settings, before any label is decided
+        if uses_embeddings(prompt) and _votes_used(run.prompt):
             papers = list(papers)
             embed_uncached(papers, run)
         yield from _rows(papers, run, concurrency)
     finally:
         if own:
             _close_store(run)
+
+
+def _votes_used(prompt: PromptVersion) -> bool:
+    """Whether any label is decided with votes: a learning version's only once it has learnt."""
+    assert prompt.retrieval is not None
+    return not prompt.retrieval.learns or bool(prompt.tuned)
 
 
 def _rows(papers: Iterable[Paper], run: VersionRun, concurrency: int) -> Iterator[Row]:

@@ -19,7 +19,7 @@ fits, about 5 s for the 178 seed papers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -43,16 +43,20 @@ SMOOTHING = 0.01
 # per field, an eval once per gold paper and field (about 0.015 s each).
 
 
-def classifier_votes(index: ExampleIndex, paper: Paper, fields: Sequence[LabelField]) -> dict[str, dict[str, float]]:
+def classifier_votes(
+    index: ExampleIndex, paper: Paper, fields: Sequence[LabelField], c: Mapping[str, float] | None = None
+) -> dict[str, dict[str, float]]:
     """Per label field, each value's probability under a logistic regression fitted on the pool's
-    embeddings without the paper itself (smoothed, summing to 1)."""
+    embeddings without the paper itself (smoothed, summing to 1). c: per field, the inverse
+    regularisation chosen for a learning version (default: C)."""
+    c = c or {}
     allowed = index.allowed(paper)
     query = index.embedded(paper)
     out: dict[str, dict[str, float]] = {}
     for f in fields:
         if not allowed.any():  # the paper matches every pool example: no opinion
             probabilities = dict.fromkeys(f.values, 1 / len(f.values))
-        elif (model := _fit(index, f.name, allowed)) is None:  # every allowed example has one value
+        elif (model := _fit(index, f.name, allowed, c.get(f.name, C))) is None:  # every allowed example has one value
             probabilities = dict.fromkeys(f.values, 0.0)
             probabilities[index.pool[int(np.flatnonzero(allowed)[0])].labels[f.name]] = 1.0
         else:
@@ -64,14 +68,14 @@ def classifier_votes(index: ExampleIndex, paper: Paper, fields: Sequence[LabelFi
     return out
 
 
-def _fit(index: ExampleIndex, field: str, allowed: np.ndarray) -> "LogisticRegression | None":
+def _fit(index: ExampleIndex, field: str, allowed: np.ndarray, c: float) -> "LogisticRegression | None":
     """The classifier for one field fitted on the allowed pool rows (None when they share one
     value), fitted once per field and set of rows."""
     from sklearn.linear_model import LogisticRegression
 
-    key = (field, np.packbits(allowed).tobytes())
+    key = (field, c, np.packbits(allowed).tobytes())
     with index.memo_lock:
-        fits: dict[tuple[str, bytes], LogisticRegression | None] = index.memo.setdefault("classifier fits", {})
+        fits: dict[tuple[str, float, bytes], LogisticRegression | None] = index.memo.setdefault("classifier fits", {})
         if key not in fits:
             rows = np.flatnonzero(allowed)
             labels = [index.pool[i].labels[field] for i in rows]
@@ -83,7 +87,7 @@ def _fit(index: ExampleIndex, field: str, allowed: np.ndarray) -> "LogisticRegre
                 fits[key] = (
                     None
                     if len(set(labels)) < 2
-                    else LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(
+                    else LogisticRegression(C=c, class_weight="balanced", max_iter=2000).fit(
                         index.embedded_pool()[rows], labels
                     )
                 )

@@ -4,6 +4,8 @@ label's confidence."""
 
 from __future__ import annotations
 
+import math
+
 from ..base.types import Answer, Completion
 from ..prompting.retrieval import ExampleIndex
 from ..prompting.version import PromptVersion
@@ -23,24 +25,40 @@ class Labeller:
         """The answer with each label's confidence, and each label (and its confidence) decided
         by the model's distribution and the votes; labels without a distribution stay as the
         model gave them."""
+        return self.vote(*self.model_view(answer, completion), paper)
+
+    def model_view(self, answer: Answer, completion: Completion) -> tuple[Answer, dict[str, dict[str, float] | None]]:
+        """The answer with the model's own confidence in each label, and its distribution over
+        each field's values (None where the endpoint gave none): what a learning version caches,
+        to decide again as its labelled file grows."""
         text, tokens = completion.text, completion.logprobs
         distributions = label_distributions(text, tokens, self.prompt, answer.labels)
-        answer = answer.model_copy(
-            update={"confidence": label_confidence(text, tokens, self.prompt, answer.labels, distributions)}
-        )
-        return self.vote(answer, distributions, paper)
+        confidence = label_confidence(text, tokens, self.prompt, answer.labels, distributions)
+        return answer.model_copy(update={"confidence": confidence}), distributions
 
     def vote(self, answer: Answer, distributions: dict[str, dict[str, float] | None], paper: Paper) -> Answer:
-        """Each label with a distribution decided together with the votes (label_votes)."""
-        if all(model is None for model in distributions.values()):
+        """Each label decided together with the votes (label_votes) where the field has a
+        distribution, or where the votes alone decide (a learning version's infinite weight)."""
+        weights = {f.name: self.weight(f.name) for f in self.prompt.fields} if self.prompt.retrieval else {}
+        usable = [n for n, w in weights.items() if w and (distributions.get(n) is not None or math.isinf(w))]
+        if not usable:
             return answer  # nothing to combine the votes with: spare finding the neighbours
         votes = label_votes(self.prompt, self.index, paper)
         labels, confidence = dict(answer.labels), dict(answer.confidence)
-        for name, model in distributions.items():
-            if model is None or name not in votes:
+        for name in usable:
+            if name not in votes:
                 continue
-            assert self.prompt.retrieval is not None  # votes exist only with retrieval
-            final = combine(model, votes[name], self.prompt.retrieval.vote_weight)
+            final = combine(distributions.get(name) or {}, votes[name], weights[name])
             labels[name] = max(final, key=lambda v: (final[v], v == answer.labels[name]))
             confidence[name] = final[labels[name]]
         return answer.model_copy(update={"labels": labels, "confidence": confidence})
+
+    def weight(self, field: str) -> float:
+        """The votes' weight for a field: chosen on the pool for a learning version, else set."""
+        assert self.prompt.retrieval is not None  # votes exist only with retrieval
+        if not self.prompt.retrieval.votes:
+            return 0.0
+        if self.prompt.retrieval.learns:
+            # Not tuned (yet, or too few labels): the model alone decides.
+            return self.prompt.tuned[field][1] if field in self.prompt.tuned else 0.0
+        return float(self.prompt.retrieval.vote_weight)

@@ -19,6 +19,8 @@ label and confidence stay the model's.
 
 from __future__ import annotations
 
+import math
+
 from ..prompting.retrieval import ExampleIndex
 from ..prompting.version import PromptVersion
 from ..records import Paper
@@ -39,7 +41,7 @@ def label_votes(prompt: PromptVersion, index: ExampleIndex | None, paper: Paper)
     if prompt.retrieval.vote_by == "classifier":
         from .classifier import classifier_votes
 
-        return classifier_votes(index, paper, prompt.fields)
+        return classifier_votes(index, paper, prompt.fields, {name: c for name, (c, _) in prompt.tuned.items()})
     return neighbour_votes(prompt, index, paper)
 
 
@@ -60,7 +62,10 @@ def neighbour_votes(prompt: PromptVersion, index: ExampleIndex, paper: Paper) ->
 
 
 def combine(model: dict[str, float], votes: dict[str, float], weight: float) -> dict[str, float]:
-    """The model's distribution over a field's values weighted by the votes' shares, renormalised."""
+    """The model's distribution over a field's values weighted by the votes' shares, renormalised
+    (an infinite weight: the votes' shares alone)."""
+    if math.isinf(weight):
+        return dict(votes)
     scores = {v: p * votes[v] ** weight for v, p in model.items()}
     total = sum(scores.values())
     if total <= 0:  # the model put all its mass on values the votes exclude: keep the model's view

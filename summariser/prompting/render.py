@@ -147,7 +147,7 @@ class Renderer:
         - "none". The answer is validated, and re-asked if wrong, whatever the mode.
         """
         prompt = self.prompt
-        common = dict(model=self.model, prompt_version=prompt.version, prompt_sha256=prompt.sha256, params=self._params)
+        common = dict(model=self.model, prompt_version=prompt.version, prompt_sha256=prompt.request_sha256 or prompt.sha256, params=self._params)
         if prompt.api == "completion":
             return Request(api="completion", prompt=self.completion_prompt(paper), grammar=self._grammar, **common)
         return Request(api="chat", messages=self.chat_messages(paper), response_format=_response_format(prompt, self.constrain), **common)

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from ..base import versions
 from ..base.data import packaged
-from ..base.errors import PromptError
+from ..base.errors import InputError, PromptError
+from ..labelled import read_labelled
 from ..base.versions import DEFAULT_VERSION
 from .version import Example, PromptVersion, Retrieval
 
@@ -104,7 +105,7 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None, e
     pool_path = None
     if isinstance(data.get("retrieval"), dict) and "pool" in data["retrieval"]:
         pool_path = path.parent / data["retrieval"]["pool"]
-        data["pool"] = _read_pool(pool_path)
+        data["pool"] = _read_pool(pool_path, data.get("fields"), learns=data["retrieval"].get("vote_weight") == "auto")
     try:
         prompt = PromptVersion.model_validate(data)
     except ValidationError as exc:
@@ -115,16 +116,19 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None, e
     if named and prompt.version != path.stem:
         raise PromptError(f"{path}: version {prompt.version!r} does not match the file name")
     most = max(prompt.retrieval.k, prompt.retrieval.vote_k) if prompt.retrieval else 0
-    if prompt.retrieval and len(prompt.pool) <= most:
+    # A learning version with too few labels is still usable: the model alone decides.
+    if prompt.retrieval and len(prompt.pool) <= most and not prompt.retrieval.learns:
         raise PromptError(f"{pool_path}: the pool needs more than {most} examples (k, vote_k)")
-    sha = file_sha256(path)
+    prompt.sha256 = prompt.request_sha256 = sha = file_sha256(path)
     if prompt.retrieval and pool_path is not None:
-        sha = _with_pool(sha, pool_path, prompt.retrieval, embedding)
-    prompt.sha256 = sha
+        prompt.sha256 = prompt.request_sha256 = _with_pool(sha, pool_path, prompt.retrieval, embedding)
+        if prompt.retrieval.learns and not prompt.retrieval.k:  # no request shows the pool
+            prompt.request_sha256 = _with_pool(sha, None, prompt.retrieval, embedding)
+    prompt.draft = read_lock(path.parent).get(prompt.version) != prompt.sha256
     return prompt
 
 
-def _with_pool(file_sha: str, pool_path: Path, retrieval: Retrieval, embedding: str | None) -> str:
+def _with_pool(file_sha: str, pool_path: Path | None, retrieval: Retrieval, embedding: str | None) -> str:
     """The pool, the retrieval settings (defaults included) and the way examples are chosen are
     part of the version: changing any of them changes the hash, as editing the file would."""
     # Settings added after fewshot-v2 are left out while unused or at their default, so older
@@ -138,30 +142,38 @@ def _with_pool(file_sha: str, pool_path: Path, retrieval: Retrieval, embedding: 
     unused |= {"embedding_layers"} if not retrieval.embedding_layers or not retrieval.embeds else set()
     return versions.version_hash(
         file_sha,
-        hashlib.sha256(pool_path.read_bytes()).hexdigest(),
+        hashlib.sha256(pool_path.read_bytes()).hexdigest() if pool_path is not None and pool_path.is_file() else "",
         retrieval.model_dump_json(exclude=unused),
         votes=retrieval.votes,
         embeds=retrieval.embeds,
         layers=retrieval.embedding_layers,
         classifier=retrieval.vote_by == "classifier",
         embedding=embedding,
+        tuned=retrieval.learns,
     )
 
 
-def _read_pool(path: Path) -> list[dict[str, object]]:
+def _read_pool(path: Path, fields: object, learns: bool) -> list[dict[str, object]]:
+    """The pool's papers: the primary annotator's current answers in a labelled file (a learning
+    version's may be missing or empty). A value outside a field's set is refused with its line."""
+    if not path.is_file() and not learns:
+        raise PromptError(f"{path}: retrieval pool: no such file")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PromptError(f"{path}: retrieval pool: {exc.strerror}") from None
+        answers = read_labelled(path).answers()
+    except InputError as exc:
+        raise PromptError(f"retrieval pool: {exc}") from None
+    allowed = {f["name"]: list(f.get("values", {})) for f in fields if isinstance(f, dict)} if isinstance(fields, list) else {}
     rows = []
-    for n, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                rows.append(Example.model_validate_json(line).model_dump())
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "row"
-                raise PromptError(f"{path}:{n}: {where}: {first['msg']}") from None
+    for n, row in answers:
+        for name, values in allowed.items():
+            if row.labels.get(name) not in values:
+                raise PromptError(
+                    f"{path}:{n}: {name}={row.labels.get(name)!r} is not one of {values}: correct the line, "
+                    "or label the paper again (summariser label; the last answer counts)"
+                )
+        if not row.abstract:
+            raise PromptError(f"{path}:{n}: a pool paper needs its abstract")
+        rows.append(Example(title=row.title, abstract=row.abstract, summary=row.summary or "", labels=row.labels).model_dump())
     return rows
 
 

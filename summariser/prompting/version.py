@@ -3,14 +3,14 @@ generation settings, the answer's shape, an optional retrieval pool, and catalog
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from ..base.versions import EMBEDDING_WORDS
 
 Requirement = Literal["completions", "logprobs", "local-embeddings"]
-Status = Literal["recommended", "superseded", "experimental"]
+Status = Literal["recommended", "superseded", "experimental", "draft"]
 EndpointKind = Literal["embedded", "completion", "chat"]
 
 
@@ -23,11 +23,12 @@ class LabelField(BaseModel):
 
 
 class Example(BaseModel):
-    """A worked example shown to the model."""
+    """A worked example shown to the model, or a labelled paper of a version's pool (whose
+    reference summary may be missing: labelling one is optional)."""
 
     title: str
     abstract: str
-    summary: str
+    summary: str = ""
     labels: dict[str, str]
 
 
@@ -67,7 +68,9 @@ class Retrieval(BaseModel):
     # by similarity, are combined with the model's probabilities for each value (0: no votes).
     # `vote_weight` is the exponent of the votes' share in that product: 0 ignores them.
     vote_k: int = Field(default=0, ge=0, le=100)
-    vote_weight: float = Field(default=1.0, ge=0)
+    # "auto": the weight and the classifier's regularisation are chosen per field by
+    # cross-validation on the pool (labels/tuning.py), for a pool that is the user's own labels.
+    vote_weight: Annotated[float, Field(ge=0)] | Literal["auto"] = 1.0
     # Whether retrieved examples show their summaries. A small model copies whole phrases from the
     # summaries of similar papers into its own; false shows title and labels only, which still
     # tells the model how such papers are labelled (completion versions with line answers only).
@@ -89,6 +92,11 @@ class Retrieval(BaseModel):
     def votes(self) -> bool:
         """Whether labels are decided with votes (labels/votes.py) at all."""
         return bool(self.vote_k) or self.vote_by == "classifier"
+
+    @property
+    def learns(self) -> bool:
+        """Whether how labels are decided is learnt from the pool (vote_weight = "auto")."""
+        return self.vote_weight == "auto"
 
     @property
     def embeds(self) -> bool:
@@ -137,7 +145,13 @@ class PromptVersion(BaseModel):
     retrieval: Retrieval | None = None
     meta: Meta = Meta()
     sha256: str = ""  # of the file's bytes above [meta] (and the pool's, with retrieval), filled in by load_prompt
+    # What requests are keyed by: sha256, but without the pool where no request shows it (a
+    # learning version's labelled file grows; its cached answers stay usable).
+    request_sha256: str = ""
     pool: list[Example] = []  # the retrieval pool, read by load_prompt
+    draft: bool = False  # not released (in no versions.lock with this hash), set by load_prompt
+    # Per field, (C, weight) chosen by cross-validation on the pool, for a version that learns.
+    tuned: dict[str, tuple[float, float]] = {}
 
     @model_validator(mode="after")
     def _examples_use_allowed_values(self) -> "PromptVersion":
@@ -152,6 +166,12 @@ class PromptVersion(BaseModel):
             raise ValueError("retrieval.k = 0 shows no examples, so it needs votes (vote_k or vote_by = 'classifier')")
         if self.retrieval and self.retrieval.embedding_layers and not self.retrieval.embeds:
             raise ValueError("retrieval.embedding_layers needs votes that use embeddings (vote_by = 'classifier' or vote_similarity = 'embedding')")
+        if self.retrieval and self.retrieval.learns and self.retrieval.vote_by != "classifier":
+            raise ValueError("retrieval.vote_weight = 'auto' needs vote_by = 'classifier'")
+        if any(not ex.summary for ex in self.examples):
+            raise ValueError("every worked example needs a summary")
+        if self.retrieval and self.retrieval.k and self.retrieval.example_summaries and any(not ex.summary for ex in self.pool):
+            raise ValueError("pool papers are shown with their summaries (k > 0): every one needs a summary")
         if self.retrieval and not self.retrieval.example_summaries and not lines_completion:
             raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         declared = self.meta.requires

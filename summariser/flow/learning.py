@@ -1,0 +1,99 @@
+"""Before a learning version (vote_weight = "auto") labels anything: the model reads the labelled
+papers of its pool (once: the answers are cached like any other), and the classifier's
+regularisation and weight are chosen per field by cross-validation on them (labels/tuning.py).
+The choice is kept beside the answers, keyed by the version's hash (which covers the labelled
+file) and the model, so a re-run does not choose again."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..labels.tuning import FieldTuning, Setting, tune_field
+from ..prompting.version import PromptVersion
+from ..records import Paper, paper_id
+from .calls import VersionRun
+
+Say = Callable[[str], None]
+
+
+def pool_papers(prompt: PromptVersion) -> list[Paper]:
+    """The pool's labelled papers as papers to ask the model about."""
+    return [Paper(id=paper_id(ex.title), title=ex.title, abstract=ex.abstract) for ex in prompt.pool]
+
+
+def learn(run: VersionRun, answer_all: Callable[[Sequence[Paper]], None], say: Say | None = None) -> dict[str, FieldTuning]:
+    """Choose a learning version's settings and give them to the run (run.prompt.tuned). answer_all:
+    makes sure the cache holds the model's answer for each paper (the pipeline's calls)."""
+    prompt = run.prompt
+    if prompt.retrieval is None or not prompt.retrieval.learns or run.labeller.index is None:
+        return {}
+    if not prompt.pool:
+        if say is not None:
+            say(f"{prompt.version}: no labelled papers yet, so the model alone decides the labels (summariser label DUMP --prompt {prompt.version})")
+        return {}
+    key = f"tuning:{prompt.sha256}:{run.client.model}"
+    stored = run.cache.get_text(key) if run.cache is not None else None
+    if stored is not None:
+        tunings = {name: _from_json(t) for name, t in json.loads(stored).items()}
+    else:
+        papers = pool_papers(prompt)
+        if papers and say is not None:
+            say(f"{prompt.version}: choosing how to decide labels from the {len(papers)} labelled papers (the model reads them first; cached)")
+        answer_all(papers)
+        tunings = choose(prompt, run, papers)
+        if run.cache is not None:
+            run.cache.set_text(key, json.dumps({name: _to_json(t) for name, t in tunings.items()}))
+    tuned = {name: (t.setting.c, t.setting.weight) for name, t in tunings.items() if t.reason is None}
+    run.prompt = run.labeller.prompt = prompt.model_copy(update={"tuned": tuned})
+    if say is not None:
+        for name, t in tunings.items():
+            say(describe(name, t))
+    return tunings
+
+
+def choose(prompt: PromptVersion, run: VersionRun, papers: Sequence[Paper]) -> dict[str, FieldTuning]:
+    """Per field, the setting with the best cross-validated agreement on the labelled papers."""
+    assert run.labeller.index is not None
+    x = run.labeller.index.embedded_pool()
+    found = [run.cache.get(run.renderer.request(p).cache_key()) if run.cache is not None else None for p in papers]
+    out = {}
+    for f in prompt.fields:
+        y = [ex.labels[f.name] for ex in prompt.pool]
+        out[f.name] = tune_field(x, y, list(f.values), model_matrix(found, f.name, list(f.values)))
+    return out
+
+
+def model_matrix(found: Sequence[object], field: str, values: list[str]) -> np.ndarray | None:
+    """The model's probability of each value per paper; None unless most papers have one (an
+    endpoint without log-probabilities: the classifier alone can then decide)."""
+    rows = []
+    for hit in found:
+        dist = getattr(hit, "distributions", None) or {}
+        d = dist.get(field)
+        rows.append([d.get(v, 0.0) for v in values] if d else None)
+    if sum(r is not None for r in rows) < len(rows) / 2 or not rows:
+        return None
+    uniform = [1 / len(values)] * len(values)
+    return np.array([r if r is not None else uniform for r in rows])
+
+
+def describe(name: str, t: FieldTuning) -> str:
+    """One line saying what was chosen for a field, or why the model alone decides."""
+    counts = ", ".join(f"{v} {n}" for v, n in t.counts.items())
+    if t.reason is not None:
+        return f"  {name}: the model alone decides ({t.reason}; labels per value: {counts})"
+    w = t.setting.weight
+    how = "the classifier alone" if np.isinf(w) else ("the model alone" if w == 0 else f"the classifier's share weighted {w:g}")
+    return f"  {name}: {how}, C {t.setting.c:g}; cross-validated kappa {t.kappa:.2f} on {sum(t.counts.values())} labels ({counts})"
+
+
+def _to_json(t: FieldTuning) -> dict[str, object]:
+    return {"c": t.setting.c, "weight": "inf" if np.isinf(t.setting.weight) else t.setting.weight, "kappa": t.kappa, "counts": t.counts, "reason": t.reason}
+
+
+def _from_json(d: dict[str, object]) -> FieldTuning:
+    weight = float("inf") if d["weight"] == "inf" else float(d["weight"])  # type: ignore[arg-type]
+    return FieldTuning(Setting(float(d["c"]), weight), d["kappa"], dict(d["counts"]), d["reason"])  # type: ignore[arg-type]
