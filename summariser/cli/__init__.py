@@ -7,6 +7,7 @@ import click
 from .cache import cache
 from .eval import eval_command
 from .init import init
+from .label import label
 from .prompts import prompts
 from .run import run
 
@@ -25,3 +26,4 @@ main.add_command(prompts)
 main.add_command(cache)
 main.add_command(eval_command)
 main.add_command(init)
+main.add_command(label)
