@@ -6,7 +6,8 @@ gold plays the annotator: labelling session after session, the next paper is the
 labels.proposals.Proposer ranks first given the labels so far (as the page does after each
 answer), or the next of a random order. After n labels, the version's settings are chosen and
 its classifier fitted on those n alone (labels.crossval.labels_from), and Cohen's kappa is
-measured on every other paper, against the gold. The model's own probabilities come from its
+measured on every other paper, against the gold. The embeddings are standardised over the n
+labelled papers alone, as a run's are over its pool. The model's own probabilities come from its
 cached answers (a first run asks the model about every paper: about 4 minutes on 2 cores).
 
     .venv/bin/python benchmarks/labelling.py [VERSION_FILE ...] [--json OUT]
@@ -34,21 +35,22 @@ from summariser.flow.learning import model_matrix, pool_papers
 from summariser.flow.pipeline import _close_store, _rows, embed_uncached, version_index
 from summariser.labels.crossval import curve
 from summariser.labels.proposals import Proposer
-from summariser.prompting.retrieval import embedding_text
 from summariser.prompting.store import load_prompt
 from summariser.transport.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (10, 20, 30, 40, 50, 60)
 RANDOM_ORDERS = 10
+SESSIONS = 5  # proposed-order sessions, each from another first paper
 
 
-def proposed_order(proposer: Proposer, field: str, y: list[str], n: int) -> list[int]:
-    """The papers in the order the page would propose them, the gold answering each."""
+def proposed_order(proposer: Proposer, field: str, y: list[str], n: int, first: int | None = None) -> list[int]:
+    """The papers in the order the page would propose them, the gold answering each. first: a
+    paper the annotator labels before following the proposals (another session's start)."""
     labelled: dict[str, dict[str, str]] = {}
     order = []
     for _ in range(n):
-        pid = proposer.rank(labelled, n=1)[0]
+        pid = proposer.ids[first] if first is not None and not order else proposer.rank(labelled, n=1)[0]
         i = proposer.row[pid]
         labelled[pid] = {field: y[i]}
         order.append(i)
@@ -67,10 +69,7 @@ def simulate(version_file: str) -> dict[str, object]:
         deque(_rows(papers, run, 4), maxlen=0)  # the model's answers, cached
         found = [cache.get(run.renderer.request(p).cache_key()) for p in papers]
         assert run.labeller.index is not None
-        x = run.labeller.index.embedded_pool()
-        assert prompt.retrieval is not None and run.labeller.index.embedder is not None
-        texts = [embedding_text(p.title, p.abstract, prompt.retrieval.embedding_words) for p in papers]
-        raw = run.labeller.index.embedder.embed(texts, prompt.retrieval.embedding_layers)
+        raw, spread = run.labeller.index.raw_pool(), bool(run.labeller.index.embedding_layers)
     finally:
         _close_store(run)
         client.close()
@@ -81,13 +80,18 @@ def simulate(version_file: str) -> dict[str, object]:
         values = list(f.values)
         model = model_matrix(found, f.name, values)
         proposer = Proposer([f], [p.id for p in papers], raw)
-        order = proposed_order(proposer, f.name, y, max(SIZES))
         rng = np.random.default_rng(0)
-        randoms = np.array([curve(rng.permutation(len(y)), SIZES, x, y, values, model) for _ in range(RANDOM_ORDERS)])
+        # Session 0 follows the proposals from the start; the others start at a random paper.
+        starts = [None, *rng.choice(len(y), SESSIONS - 1, replace=False).tolist()]
+        proposed = np.array([curve(proposed_order(proposer, f.name, y, max(SIZES), s), SIZES, raw, y, values, model, spread) for s in starts])
+        randoms = np.array([curve(rng.permutation(len(y)), SIZES, raw, y, values, model, spread) for _ in range(RANDOM_ORDERS)])
         alone = np.asarray(values)[model.argmax(axis=1)].tolist() if model is not None else None
         out[f.name] = {
             "sizes": list(SIZES),
-            "proposed": curve(order, SIZES, x, y, values, model),
+            "proposed": proposed[0].tolist(),
+            "proposed_mean": proposed.mean(axis=0).tolist(),
+            "proposed_low": proposed.min(axis=0).tolist(),
+            "proposed_high": proposed.max(axis=0).tolist(),
             "random_mean": randoms.mean(axis=0).tolist(),
             "random_low": randoms.min(axis=0).tolist(),
             "random_high": randoms.max(axis=0).tolist(),
@@ -113,10 +117,11 @@ def main() -> None:
     for r in results:
         for name, c in r["fields"].items():  # type: ignore[union-attr]
             print(f"\n### {r['version']}: {name} ({c['papers']} papers; model alone kappa {c['model_alone']})\n")
-            print("| labelled | proposed order | random orders, mean (min-max) |")
+            print(f"| labelled | proposed order, {SESSIONS} sessions: mean (min-max) | random orders, {RANDOM_ORDERS}: mean (min-max) |")
             print("|---|---|---|")
             for i, n in enumerate(c["sizes"]):
-                print(f"| {n} | {c['proposed'][i]:.3f} | {c['random_mean'][i]:.3f} ({c['random_low'][i]:.3f}-{c['random_high'][i]:.3f}) |")
+                print(f"| {n} | {c['proposed_mean'][i]:.3f} ({c['proposed_low'][i]:.3f}-{c['proposed_high'][i]:.3f}) "
+                      f"| {c['random_mean'][i]:.3f} ({c['random_low'][i]:.3f}-{c['random_high'][i]:.3f}) |")
     if args.json:
         args.json.write_text(json.dumps(results if len(results) > 1 else results[0], indent=1) + "\n")
         print(f"\nwrote {args.json}", file=sys.stderr)

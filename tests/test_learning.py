@@ -95,12 +95,14 @@ def test_release_freezes_a_draft_into_the_lock(tmp_path):
     prompt = load_prompt(str(path))
     lock = (tmp_path / "p" / "versions.lock").read_text().split()
     assert lock == ["mine", prompt.sha256] and not prompt.draft and prompt.meta.status == "experimental"
+    listed = cli("prompts", "list", "--prompts-dir", str(tmp_path / "p"))
+    assert next(line for line in listed.output.splitlines() if line.startswith("mine")).split("\t")[3] == "released"
     assert cli("prompts", "release", "mine", "--prompts-dir", str(tmp_path / "p")).exit_code == 2  # once only
     with labelled.open("a") as f:  # a label added after release is a change the list shows
         f.write(json.dumps(labelled_row(PAPERS[10])) + "\n")
     assert load_prompt(str(path)).draft
     listed = cli("prompts", "list", "--prompts-dir", str(tmp_path / "p"))
-    assert "mine" in listed.output
+    assert next(line for line in listed.output.splitlines() if line.startswith("mine")).split("\t")[3] == "CHANGED after release"
 
 
 def test_eval_of_a_learning_version_cross_validates_on_its_labelled_file(tmp_path):

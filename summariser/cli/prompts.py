@@ -23,10 +23,9 @@ def prompts_list(prompts_dir: Path | None) -> None:
     marks the version `run` and `eval` use without --prompt on that kind of endpoint. Your own
     versions (--prompts-dir, or ./prompts) are listed with the packaged ones, as drafts."""
     from ..flow.fit import default_versions
-    from ..prompting.store import available_versions, load_prompt, read_lock
+    from ..prompting.store import available_versions, load_prompt, read_lock, resolve_path
     from ..prompting.version import requirements
 
-    lock = read_lock()
     defaults: dict[str, list[str]] = {}
     for kind, version in default_versions().items():
         defaults.setdefault(version, []).append(kind)
@@ -36,6 +35,7 @@ def prompts_list(prompts_dir: Path | None) -> None:
         except PromptError as exc:
             click.echo(f"{name}: invalid: {exc}")
             continue
+        lock = read_lock(resolve_path(name, prompts_dir).parent)  # the packaged lock, or your folder's
         released = "released" if lock.get(name) == p.sha256 else ("CHANGED after release" if name in lock else "draft")
         default = f" (default: {', '.join(defaults[name])})" if name in defaults else ""
         status = p.meta.status + (f" for {'/'.join(p.meta.recommended_for)}" if p.meta.recommended_for else "")

@@ -35,7 +35,7 @@ def held_out_rows(run: VersionRun, rows: list[Row], curves: bool = True) -> tupl
         return rows, None
     papers = pool_papers(prompt)
     found = [run.cache.get(run.renderer.request(p).cache_key()) if run.cache is not None else None for p in papers]
-    x = index.embedded_pool()
+    raw, spread = index.raw_pool(), bool(index.embedding_layers)
     position = {p.id: i for i, p in enumerate(papers)}
     out = {r.id: r.model_copy(deep=True) for r in rows}
     learnt: dict[str, list[CurvePoint]] = {}
@@ -43,13 +43,13 @@ def held_out_rows(run: VersionRun, rows: list[Row], curves: bool = True) -> tupl
         values = list(f.values)
         y = [ex.labels[f.name] for ex in prompt.pool]
         model = model_matrix(found, f.name, values)
-        labels, confidence = predict_held_out(x, y, values, model)
+        labels, confidence = predict_held_out(raw, y, values, model, spread=spread)
         for pid, i in position.items():
             row = out.get(pid)
             if row is not None and row.error is None:
                 row.labels[f.name], row.confidence[f.name] = labels[i], confidence[i]
         sizes = curve_sizes(len(y))
         if curves and sizes:
-            learnt[f.name] = learning_curve(x, y, values, model, sizes, repeats=REPEATS)
+            learnt[f.name] = learning_curve(raw, y, values, model, sizes, repeats=REPEATS, spread=spread)
     held = sum(1 for r in rows if r.id in position and r.error is None)
     return [out[r.id] for r in rows], Learning(held_out=held, curves=learnt)

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..labels.tuning import FieldTuning, Setting, tune_field
+from ..labels.tuning import MIN_PER_VALUE, FieldTuning, Setting, tune_field
 from ..prompting.version import PromptVersion
 from ..records import Paper, paper_id
 from .calls import VersionRun
@@ -87,7 +87,9 @@ def describe(name: str, t: FieldTuning) -> str:
         return f"  {name}: the model alone decides ({t.reason}; labels per value: {counts})"
     w = t.setting.weight
     how = "the classifier alone" if np.isinf(w) else ("the model alone" if w == 0 else f"the classifier's share weighted {w:g}")
-    return f"  {name}: {how}, C {t.setting.c:g}; cross-validated kappa {t.kappa:.2f} on {sum(t.counts.values())} labels ({counts})"
+    few = [v for v, n in t.counts.items() if n < MIN_PER_VALUE]
+    unlearnt = f"; too few labels to learn {', '.join(few)} (under {MIN_PER_VALUE} each)" if few else ""
+    return f"  {name}: {how}, C {t.setting.c:g}; cross-validated kappa {t.kappa:.2f} on {sum(t.counts.values())} labels ({counts}){unlearnt}"
 
 
 def _to_json(t: FieldTuning) -> dict[str, object]:

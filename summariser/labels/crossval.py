@@ -1,7 +1,12 @@
 """Agreement measured on the labelled papers themselves, for a version with no other gold set:
 k-fold cross-validation (settings chosen inside each training part, so no paper's own label
 chooses how it is labelled), and learning curves (agreement on the papers left over after
-labelling the first n, in a given order or in random orders)."""
+labelling the first n, in a given order or in random orders).
+
+Each measure takes the raw embeddings and standardises them over its training papers alone, as
+a run standardises over its pool: a version with 60 labelled papers knows nothing of the rest.
+(Standardising over every paper instead raised the seed topic's kappa after 60 proposed labels
+from 0.64 to 0.67.)"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .tuning import FOLDS, decide, folds_of, kappa, too_few, tune_field
+from .tuning import FOLDS, decide, folds_of, kappa, standardised, too_few, tune_field
 
 
 @dataclass
@@ -24,11 +29,15 @@ class CurvePoint:
 
 
 def labels_from(
-    train: np.ndarray, test: np.ndarray, x: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None
+    train: np.ndarray, test: np.ndarray, raw: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None,
+    spread: bool = True,
 ) -> tuple[list[str], list[float | None]]:
     """The test papers' labels (and confidences) learnt from the training papers' labels alone:
     settings tuned and the classifier fitted on them; with too few, the model's own (or, without
-    the model's probabilities, the commonest label, with no confidence)."""
+    the model's probabilities, the commonest label, with no confidence). raw: the embeddings,
+    standardised here over the training papers (spread: per dimension too, as for layer
+    embeddings)."""
+    x = standardised(raw, np.asarray(train), spread)
     y = np.asarray(y)
     y_train = y[train].tolist()
     if too_few(y_train, values) is not None and model is None:
@@ -39,7 +48,7 @@ def labels_from(
 
 
 def predict_held_out(
-    x: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None, seed: int = 0
+    raw: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None, seed: int = 0, spread: bool = True
 ) -> tuple[list[str], list[float | None]]:
     """Each paper's label and confidence with its fold left out of the tuning and the fit."""
     labels: list[str] = [""] * len(y)
@@ -47,12 +56,15 @@ def predict_held_out(
     fold = folds_of(y, FOLDS, seed)
     for k in np.unique(fold):
         test, train = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
-        for i, label, c in zip(test, *labels_from(train, test, x, y, values, model)):
+        for i, label, c in zip(test, *labels_from(train, test, raw, y, values, model, spread)):
             labels[i], confidence[i] = label, c
     return labels, confidence
 
 
-def curve(order: Sequence[int], sizes: Sequence[int], x: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None) -> list[float]:
+def curve(
+    order: Sequence[int], sizes: Sequence[int], raw: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None,
+    spread: bool = True,
+) -> list[float]:
     """Kappa on the papers outside order[:n], for each n in sizes, learning from order[:n]."""
     y = np.asarray(y)
     order = np.asarray(order)
@@ -60,16 +72,17 @@ def curve(order: Sequence[int], sizes: Sequence[int], x: np.ndarray, y: Sequence
     for n in sizes:
         train = order[:n]
         test = np.setdiff1d(np.arange(len(y)), train)
-        out.append(kappa(y[test].tolist(), labels_from(train, test, x, y, values, model)[0]))
+        out.append(kappa(y[test].tolist(), labels_from(train, test, raw, y, values, model, spread)[0]))
     return out
 
 
 def learning_curve(
-    x: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None, sizes: Sequence[int], repeats: int = 5, seed: int = 0
+    raw: np.ndarray, y: Sequence[str], values: Sequence[str], model: np.ndarray | None, sizes: Sequence[int], repeats: int = 5,
+    seed: int = 0, spread: bool = True,
 ) -> list[CurvePoint]:
     """Agreement after n labels in random order, over `repeats` orders."""
     rng = np.random.default_rng(seed)
-    runs = np.array([curve(rng.permutation(len(y)), sizes, x, y, values, model) for _ in range(repeats)])
+    runs = np.array([curve(rng.permutation(len(y)), sizes, raw, y, values, model, spread) for _ in range(repeats)])
     return [CurvePoint(n, float(col.mean()), float(col.min()), float(col.max())) for n, col in zip(sizes, runs.T)]
 
 

@@ -49,6 +49,16 @@ class FieldTuning:
     reason: str | None = None  # why the model alone decides, when it does
 
 
+def standardised(raw: np.ndarray, rows: np.ndarray, spread: bool) -> np.ndarray:
+    """Every row centred on the mean of `rows` (with spread, each dimension also divided by its
+    spread over them) and made unit length: how prompting.retrieval.ExampleIndex standardises
+    embeddings over a pool, for a pool made of `rows` alone."""
+    mean = raw[rows].mean(axis=0)
+    scale = np.maximum(raw[rows].std(axis=0), 1e-6) if spread else 1.0
+    x = (raw - mean) / scale
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def too_few(y: Sequence[str], values: Sequence[str]) -> str | None:
     """Why a field's labels cannot train the classifier yet (None when they can)."""
     counts = {v: list(y).count(v) for v in values}

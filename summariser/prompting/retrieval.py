@@ -87,6 +87,11 @@ class ExampleIndex:
         _, mean, spread = self._pool_embeddings()
         return _unit((self._embed([embedding_text(paper.title, paper.abstract, self.embedding_words)]) - mean) / spread)
 
+    def raw_pool(self) -> np.ndarray:
+        """The pool's embeddings as the embedder gives them (not standardised): what a measure
+        that fits on part of the pool standardises over that part, as a run would over its pool."""
+        return self._embed([embedding_text(ex.title, ex.abstract, self.embedding_words) for ex in self.pool])
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self.embedder is None:
             raise ValueError("this index was made without an embedder, and its version's votes use embeddings")
