@@ -15,6 +15,10 @@ same result has one. The full table ends with the model-free baselines of the ne
 version without a result gets "No committed results yet". A row whose prompt hash is not the one
 in prompts/versions.lock says so.
 
+Between `<!-- labelling:begin -->` and `<!-- labelling:end -->` go the labelling results of
+evals/results/labelling/: simulated labelling sessions (benchmarks/labelling.py) and learning
+versions' cross-validated evals.
+
     python docs/render.py           # rewrite the docs in place
     python docs/render.py --check   # exit 1 if a doc would change (CI), 0 if none would
 
@@ -35,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"(?P<begin><!-- evals:begin(?P<names>[^>]*?)-->)(?P<body>.*?)(?P<end><!-- evals:end -->)", re.S)
 Json = dict[str, Any]
+LABELLING = re.compile(r"(?P<begin><!-- labelling:begin -->)(?P<body>.*?)(?P<end><!-- labelling:end -->)", re.S)
 REQUIRED = ("prompt", "fields", "summary", "cost")  # what a table row reads of each version
 
 
@@ -58,7 +63,7 @@ class Result:
 def load_results(directory: Path) -> dict[str, Result]:
     """The newest result of each prompt version in the directory's *.json files."""
     newest: dict[str, Result] = {}
-    for path in sorted(directory.glob("*.json")):
+    for path in sorted(directory.glob("*.json")):  # not labelling/: its own tables (labelling_tables)
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
             versions = report["versions"]
@@ -175,14 +180,54 @@ def table(results: dict[str, Result], names: list[str], lock: dict[str, str], do
     return "\n".join(lines)
 
 
-def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir: Path) -> str:
+def _spread(c: Json, key: str, i: int) -> str:
+    return f"{c[key + '_mean'][i]:.3f} ({c[key + '_low'][i]:.3f}-{c[key + '_high'][i]:.3f})"
+
+
+def labelling_tables(directory: Path, doc_dir: Path) -> str:
+    """The labelling results (evals/results/labelling/): the newest simulated sessions
+    (benchmarks/labelling.py), then each learning version's cross-validated eval."""
+    sims = sorted(directory.glob("simulated-*.json"))
+    evals = sorted(directory.glob("eval-*.json"))
+    if not sims and not evals:
+        return "No committed results yet."
+    out: list[str] = []
+    if sims:
+        link = Path(os.path.relpath(sims[-1], doc_dir)).as_posix()
+        for run in json.loads(sims[-1].read_text(encoding="utf-8")):
+            for name, c in run["fields"].items():
+                out += [f"**`{run['version']}`, {name}** ({c['papers']} papers; the model alone: kappa {c['model_alone']:.3f}; "
+                        f"{run['date']}, [{sims[-1].name}]({link})):", "",
+                        "| labelled | proposed order: first session | proposed order: mean (lowest-highest) | random order: mean (lowest-highest) |",
+                        "|---|---|---|---|"]
+                out += [f"| {n} | {c['proposed'][i]:.3f} | {_spread(c, 'proposed', i)} | {_spread(c, 'random', i)} |" for i, n in enumerate(c["sizes"])]
+                out.append("")
+    for path in evals:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        link = Path(os.path.relpath(path, doc_dir)).as_posix()
+        for v in report["versions"]:
+            for name, m in v["fields"].items():
+                ci = m.get("kappa_ci")
+                human = (report.get("human") or {}).get(name)
+                curve = ", ".join(f"{p['labelled']}: {p['kappa']:.3f}" for p in ((v.get("learning") or {}).get("curves") or {}).get(name, []))
+                out.append(f"- `{v['prompt']}`, {name}: 5-fold cross-validated kappa {m['kappa']:.3f}"
+                           + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f" on {m['n']} papers"
+                           + (f"; annotators' agreement {human['value']:.3f} (n={human['n']})" if human else "")
+                           + (f"; after n random labels: {curve}" if curve else "") + f" ([{path.name}]({link}))")
+    return "\n".join(out).rstrip()
+
+
+def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir: Path, labelling: Path | None = None) -> str:
     """The doc's text with every marked block filled in."""
 
     def fill(match: re.Match[str]) -> str:
         names = match.group("names").split()
         return f"{match.group('begin')}\n{table(results, names, lock, doc_dir)}\n{match.group('end')}"
 
-    return BLOCK.sub(fill, text)
+    text = BLOCK.sub(fill, text)
+    if labelling is not None:
+        text = LABELLING.sub(lambda m: f"{m.group('begin')}\n{labelling_tables(labelling, doc_dir)}\n{m.group('end')}", text)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for doc in sorted((root / "docs").glob("*.md")):
         text = doc.read_text(encoding="utf-8")
-        new = render(text, results, lock, doc.parent)
+        new = render(text, results, lock, doc.parent, root / "evals" / "results" / "labelling")
         if new != text:
             stale.append(doc)
             if not args.check:
