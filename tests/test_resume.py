@@ -47,6 +47,19 @@ def start(srv, dump, out, cache, *extra):
     )
 
 
+def wait_for_handler(proc, signum, timeout=30.0):
+    """Wait until the process catches signum (Linux: its SigCgt mask in /proc), so a signal sent
+    next reaches the run's handler however slowly the interpreter started on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signum - 1)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the process did not install a handler for signal {signum} in {timeout} s")
+
+
 def finish(proc):
     stdout, stderr = proc.communicate(timeout=60)
     return proc.returncode, stdout, stderr
@@ -192,7 +205,7 @@ def test_sigterm_before_any_paper_is_sent_exits_cleanly(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "summariser", "run", "-"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(1.0)  # past interpreter start-up, into reading stdin
+    wait_for_handler(proc, signal.SIGTERM)  # past interpreter start-up, into reading stdin
     proc.terminate()
     code, _, stderr = finish(proc)
     assert code == 143
