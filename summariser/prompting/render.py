@@ -37,6 +37,19 @@ class Request(BaseModel):
         """Hash of everything that can change the answer: prompt hash, model, parameters, input."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
+    def endpoint_body(self) -> tuple[str, dict[str, Any]]:
+        """The OpenAI-compatible path (under /v1) and JSON body this request is sent as: by a
+        client call, or as a line of a Batch-API request file."""
+        if self.api == "completion":
+            body: dict[str, Any] = {"model": self.model, "prompt": self.prompt or "", **self.params}
+            if self.grammar:
+                body["grammar"] = self.grammar
+            return "/completions", body
+        body = {"model": self.model, "messages": self.messages or [], **self.params}
+        if self.response_format:
+            body["response_format"] = self.response_format
+        return "/chat/completions", body
+
 
 def _definitions(prompt: PromptVersion) -> str:
     blocks = []

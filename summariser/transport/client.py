@@ -161,16 +161,7 @@ class ModelClient:
         # response objects, which cost more CPU than the rest of a call: it keeps the client's base
         # URL, auth, timeouts and error types, and the body is exactly what is sent.
         client = self._openai()
-        if request.api == "completion":
-            path = "/completions"
-            body: dict[str, Any] = {"model": request.model, "prompt": request.prompt or "", **request.params}
-            if request.grammar:
-                body["grammar"] = request.grammar
-        else:
-            path = "/chat/completions"
-            body = {"model": request.model, "messages": request.messages or [], **request.params}
-            if request.response_format:
-                body["response_format"] = request.response_format
+        path, body = request.endpoint_body()
         resp = client.post(path, body=body, cast_to=httpx2.Response)
         return completion_from_json(self._redact(resp.content.decode("utf-8", errors="replace")), request.api)
 
