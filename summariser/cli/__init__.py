@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .batch import batch
 from .cache import cache
 from .eval import eval_command
 from .init import init
@@ -27,3 +28,4 @@ main.add_command(cache)
 main.add_command(eval_command)
 main.add_command(init)
 main.add_command(label)
+main.add_command(batch)

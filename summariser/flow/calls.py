@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import diskcache
 
 from ..base.errors import EmbeddedModelError, FatalModelError, InvalidAnswer, RequestError
-from ..base.types import Answer, Row, Usage
+from ..base.types import Answer, Completion, Row, Usage
 from ..labels.decide import Labeller
+from ..prompting.answers import validate_answer
 from ..prompting.render import Renderer, Request
 from ..prompting.retrieval import ExampleIndex
 from ..prompting.version import PromptVersion
@@ -82,13 +83,7 @@ class VersionRun:
             return self.error_row(paper, str(exc))
         except InvalidAnswer as exc:
             return self.error_row(paper, str(exc), exc.usage)
-        model_answer, distributions = self.labeller.model_view(asked.answer, asked.completion)
-        answer = self.labeller.vote(model_answer, distributions, paper)
-        row = self.row(paper, answer, asked.usage)
-        if self.prompt.retrieval is not None and self.prompt.retrieval.learns:
-            entry = CachedAnswer(answer=model_answer, usage=asked.usage, distributions=distributions)
-        else:
-            entry = CachedAnswer(answer=answer, usage=asked.usage)
+        row, entry = self._decided(paper, asked.answer, asked.completion, asked.usage)
         if self.cache is not None:
             # Persisted as soon as it arrives: an interrupted run keeps every answer it paid for.
             try:
@@ -97,6 +92,27 @@ class VersionRun:
                 # The answer is good and goes out; only a re-run would pay for it again.
                 row.warning = "; ".join(filter(None, [row.warning, f"answer not cached ({type(exc).__name__}: {exc})"]))
         return row
+
+    def store_completion(self, paper: Paper, key: str, completion: Completion) -> Row:
+        """A paper's row from a completion answered elsewhere (a line of a Batch-API output file),
+        validated as call() validates an answer, its labels decided and the answer cached under
+        key (its request's cache_key()) as call() caches it. Raises AnswerError for an invalid
+        answer (nothing is cached, no re-ask); a failure to write the cache propagates."""
+        answer = validate_answer(completion.text, self.prompt)
+        row, entry = self._decided(paper, answer, completion, completion.usage)
+        if self.cache is not None:
+            self.cache.set(key, entry)
+        return row
+
+    def _decided(self, paper: Paper, answer: Answer, completion: Completion, usage: Usage) -> tuple[Row, CachedAnswer]:
+        """A validated answer's row, its labels decided, and what the cache keeps of it: a
+        learning version's answer as the model gave it, with its distributions."""
+        model_answer, distributions = self.labeller.model_view(answer, completion)
+        decided = self.labeller.vote(model_answer, distributions, paper)
+        row = self.row(paper, decided, usage)
+        if self.prompt.retrieval is not None and self.prompt.retrieval.learns:
+            return row, CachedAnswer(answer=model_answer, usage=usage, distributions=distributions)
+        return row, CachedAnswer(answer=decided, usage=usage)
 
     def call_unless_open(self, paper: Paper, request: Request) -> Row:
         """call, unless the client's breaker says the endpoint is unusable. An unexpected error
