@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 import click
 
@@ -24,11 +24,58 @@ EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_REMOTE_CONCURRENCY = 8
 
 model_option = click.option("--model", envvar="SUMMARISER_MODEL", help="Model name at the endpoint [env SUMMARISER_MODEL].")
+
+
+def _url(value: str, where: str) -> str:
+    """An endpoint URL as given, or a one-line failure naming where it came from."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        fail(f"{where}: {value!r} is not an endpoint URL (such as http://localhost:8000/v1)")
+    return value
+
+
+def _urls_in_file(path: str) -> list[str]:
+    """The URLs of an @file: one a line; blank lines and # comments are passed over."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        fail(f"--base-url @{path}: {exc.strerror}")
+    urls = [_url(text, f"{path}:{number}") for number, line in enumerate(lines, 1) if (text := line.split("#", 1)[0].strip())]
+    if not urls:
+        fail(f"--base-url @{path}: no endpoint URL in the file")
+    return urls
+
+
+def base_urls(ctx: click.Context | None, param: click.Parameter | None, values: Sequence[str]) -> str | tuple[str, ...] | None:
+    """--base-url, repeated or @FILE: None, one URL (a run exactly as with one endpoint), or
+    several, in order, without repeats; a bad URL fails in one line (exit status 2)."""
+    urls: list[str] = []
+    for value in values:
+        if value.startswith("@"):
+            urls += _urls_in_file(value[1:])
+        elif value:
+            urls.append(_url(value, "--base-url"))
+    urls = list(dict.fromkeys(urls))
+    if not urls:
+        return None
+    return urls[0] if len(urls) == 1 else tuple(urls)
+
+
 base_url_option = click.option(
     "--base-url",
     envvar="OPENAI_BASE_URL",
+    multiple=True,
+    callback=base_urls,
+    metavar="URL",
     help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 [env OPENAI_BASE_URL]. "
-    "With neither this nor OPENAI_API_KEY, the embedded model is used.",
+    "With neither this nor OPENAI_API_KEY, the embedded model is used. Repeat it, or give @FILE "
+    "(one URL a line, # comments), to spread the requests over several endpoints serving the same model.",
 )
 constrain_option = click.option(
     "--constrain",
@@ -157,7 +204,7 @@ def embedder_for(client: "ModelClient", model: str | None, base_url: str | None)
     return EndpointEmbedder(client, model)
 
 
-def client_for(base_url: str | None, model: str | None, constrain: str, timeout: float, kind: str = "auto") -> "ModelClient":
+def client_for(base_url: str | Sequence[str] | None, model: str | None, constrain: str, timeout: float, kind: str = "auto") -> "ModelClient":
     """The endpoint's client. A program that embeds the CLI may pass a RetryPolicy as click's
     context object (main(obj=...)): the tests' fake endpoints answer without backoff waits."""
     from ..transport.client import connect
@@ -165,4 +212,5 @@ def client_for(base_url: str | None, model: str | None, constrain: str, timeout:
 
     ctx = click.get_current_context(silent=True)
     policy = (ctx.find_object(RetryPolicy) if ctx else None) or RetryPolicy()
-    return connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout, policy=policy, kind=kind)  # type: ignore[arg-type]
+    say = lambda line: click.echo(line, err=True)  # noqa: E731  (several endpoints: what each did, at the end)
+    return connect(base_url=base_url, model=model, constrain=constrain, timeout=timeout, policy=policy, kind=kind, say=say)  # type: ignore[arg-type]
