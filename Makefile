@@ -31,7 +31,8 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 	$(BIN)/python docs/render.py --check
 
-# Throughput tables for docs/performance.md (about 10 minutes on 2 cores).
+# Throughput tables for docs/performance.md and docs/scale.md (about 15 minutes on 2 cores;
+# --json benchmarks/results/DATE.json records them for docs/render.py).
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py
 

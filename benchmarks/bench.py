@@ -1,5 +1,5 @@
 """Throughput benchmarks, run on demand (never in the test suite): `make bench` or
-`.venv/bin/python benchmarks/bench.py [--only startup,cached,client,embedded,tokens]`.
+`.venv/bin/python benchmarks/bench.py [--only startup,cached,client,embedded,tokens,scale] [--json FILE]`.
 
 Prints one Markdown table per section:
 0. startup: `summariser --help`, and fully cached runs of the default version (the seed dump and
@@ -11,7 +11,9 @@ Prints one Markdown table per section:
    concurrencies, as a ratio to the ideal (concurrency / delay);
 3. embedded: the seed dump from a cold cache on the embedded model, against the same prompts sent
    straight to llama_cpp.Llama in a loop (no server, no grammar: the raw limit of this machine);
-4. tokens: prompt and completion tokens per paper for each shipped prompt version.
+4. tokens: prompt and completion tokens per paper for each shipped prompt version;
+5. scale: disk per million cached answers, `batch prepare`/`collect` rows/s, several endpoints
+   against one, the Batch API cost of 10 million abstracts (benchmarks/scale.py).
 """
 
 from __future__ import annotations
@@ -48,7 +50,12 @@ SEED = ROOT / "examples" / "papers-dump.txt"
 SUMMARISER = Path(sys.executable).parent / "summariser"
 
 
+# Every table printed, for --json: docs render them from the committed file (docs/render.py).
+PRINTED: list[dict[str, object]] = []
+
+
 def table(title: str, header: list[str], rows: list[list[object]]) -> None:
+    PRINTED.append({"title": title, "header": header, "rows": [[c if isinstance(c, (int, float)) else str(c) for c in r] for r in rows]})
     print(f"\n### {title}\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -234,9 +241,10 @@ def bench_tokens(tmp: Path, limit: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="startup,cached,client,embedded,tokens", help="Comma-separated sections to run.")
+    parser.add_argument("--only", default="startup,cached,client,embedded,tokens,scale", help="Comma-separated sections to run.")
     parser.add_argument("--papers", type=int, help="Seed papers for the embedded section (default: all 178).")
     parser.add_argument("--token-papers", type=int, default=40, help="Seed papers per prompt version for the tokens section.")
+    parser.add_argument("--json", type=Path, help="Also write the tables here (benchmarks/results/*.json, rendered into docs/).")
     args = parser.parse_args()
     sections = set(args.only.split(","))
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -259,8 +267,17 @@ def main() -> None:
             bench_embedded(tmp, args.papers)
         if "tokens" in sections:
             bench_tokens(tmp, args.token_papers)
+        if "scale" in sections:
+            from scale import bench_scale  # benchmarks/scale.py
+
+            bench_scale(tmp, table)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        import json
+
+        machine = f"{os.cpu_count()} cores, {mem_gib:.0f} GiB, Python {platform.python_version()}"
+        args.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": machine, "tables": PRINTED}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ same result has one. The full table ends with the model-free baselines of the ne
 version without a result gets "No committed results yet". A row whose prompt hash is not the one
 in prompts/versions.lock says so.
 
+Between `<!-- bench:begin TITLE -->` and `<!-- bench:end -->` goes the benchmark table whose
+title starts with TITLE, from the newest benchmarks/results/*.json (`benchmarks/bench.py --json`).
 Between `<!-- labelling:begin -->` and `<!-- labelling:end -->` go the labelling results of
 evals/results/labelling/: simulated labelling sessions (benchmarks/labelling.py) and learning
 versions' cross-validated evals.
@@ -39,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"(?P<begin><!-- evals:begin(?P<names>[^>]*?)-->)(?P<body>.*?)(?P<end><!-- evals:end -->)", re.S)
 Json = dict[str, Any]
+BENCH = re.compile(r"(?P<begin><!-- bench:begin (?P<title>[^>]*?) -->)(?P<body>.*?)(?P<end><!-- bench:end -->)", re.S)
 LABELLING = re.compile(r"(?P<begin><!-- labelling:begin -->)(?P<body>.*?)(?P<end><!-- labelling:end -->)", re.S)
 REQUIRED = ("prompt", "fields", "summary", "cost")  # what a table row reads of each version
 
@@ -217,7 +220,22 @@ def labelling_tables(directory: Path, doc_dir: Path) -> str:
     return "\n".join(out).rstrip()
 
 
-def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir: Path, labelling: Path | None = None) -> str:
+def bench_table(directory: Path, title: str, doc_dir: Path) -> str:
+    """The table whose title starts with `title`, from the newest benchmark result that has it
+    (`benchmarks/bench.py --json`, committed as benchmarks/results/<date>-*.json)."""
+    for path in sorted(directory.glob("*.json"), reverse=True):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        for t in result["tables"]:
+            if t["title"].startswith(title):
+                link = Path(os.path.relpath(path, doc_dir)).as_posix()
+                cells = [[f"{c:,.2f}" if isinstance(c, float) else str(c) for c in row] for row in t["rows"]]
+                lines = [f"*{t['title']}* ({result['date']}, {result['machine']}, [{path.name}]({link})):", "",
+                         "| " + " | ".join(t["header"]) + " |", "|" + "---|" * len(t["header"])]
+                return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+    return f"No committed benchmark result has a table {title!r} yet."
+
+
+def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir: Path, root: Path | None = None) -> str:
     """The doc's text with every marked block filled in."""
 
     def fill(match: re.Match[str]) -> str:
@@ -225,7 +243,9 @@ def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir:
         return f"{match.group('begin')}\n{table(results, names, lock, doc_dir)}\n{match.group('end')}"
 
     text = BLOCK.sub(fill, text)
-    if labelling is not None:
+    if root is not None:
+        bench, labelling = root / "benchmarks" / "results", root / "evals" / "results" / "labelling"
+        text = BENCH.sub(lambda m: f"{m.group('begin')}\n{bench_table(bench, m.group('title'), doc_dir)}\n{m.group('end')}", text)
         text = LABELLING.sub(lambda m: f"{m.group('begin')}\n{labelling_tables(labelling, doc_dir)}\n{m.group('end')}", text)
     return text
 
@@ -245,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for doc in sorted((root / "docs").glob("*.md")):
         text = doc.read_text(encoding="utf-8")
-        new = render(text, results, lock, doc.parent, root / "evals" / "results" / "labelling")
+        new = render(text, results, lock, doc.parent, root)
         if new != text:
             stale.append(doc)
             if not args.check:
