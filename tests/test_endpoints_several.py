@@ -3,7 +3,6 @@ requests spread over those that are up, one that fails is taken out and probed, 
 its endpoint, and the breaker opens only when every endpoint fails."""
 
 import json
-import os
 import threading
 import time
 
@@ -206,31 +205,3 @@ def test_worker_processes_share_the_endpoints_health_and_counts():
     assert min(counts[0], counts[2]) >= 0.25 * n
     # One outage for all the workers: they share the endpoint's health.
     assert (second.answered, second.failed, second.outages, second.out_now) == (0, counts[1], 1, True)
-
-
-@pytest.mark.skipif(os.environ.get("SUMMARISER_BENCH") != "1", reason="a throughput measurement: SUMMARISER_BENCH=1 to run it")
-@pytest.mark.parametrize("version", ["fewshot-v1", "fewshot-v4"])
-def test_throughput_of_one_endpoint_against_three(version, capsys):
-    n, prompt = 2000, load_prompt(version)
-    items = [Paper(id=f"b{i}", title=f"Synthetic paper {i} on parsing", abstract=f"We study problem {i} of parsing sentences. " * 8) for i in range(n)]
-    reply = [Reply(text=GOOD, delay=0.05)]
-    results = []
-    for endpoints, concurrency in ((1, 8), (3, 24)):
-        servers = [FakeServer(reply) for _ in range(endpoints)]
-        for s in servers:
-            s.__enter__()
-        try:
-            base_url = servers[0].url if endpoints == 1 else [s.url for s in servers]
-            client = ModelClient(model="fake", base_url=base_url, policy=NO_WAIT)
-            started = time.monotonic()
-            rows = list(summarise(items, prompt, client, None, concurrency=concurrency))
-            seconds = time.monotonic() - started
-            client.close()
-        finally:
-            for s in servers:
-                s.__exit__(None, None, None)
-        ideal = concurrency / 0.05
-        results.append(f"{endpoints} endpoint(s), concurrency {concurrency}: {n / seconds:.0f} papers/s ({seconds:.1f} s; ideal {ideal:.0f}/s), "
-                       f"{sum(r.error is None for r in rows)} ok, requests per endpoint {[len(s.requests) for s in servers]}")
-    with capsys.disabled():
-        print(f"\n{version}, {n} papers, answers after 50 ms:\n  " + "\n  ".join(results))
