@@ -194,7 +194,7 @@ def test_an_eval_without_reference_summaries_says_so_instead_of_scoring_rouge_0(
 
 
 def test_rouge_averages_over_the_papers_that_have_references():
-    from summariser.evaluation.metrics import summary_metrics
+    from summariser.evaluation.summaries import summary_metrics
 
     half = summary_metrics(["a parser of sentences", "anything"], [["a parser of sentences"], []])
     assert (half.n_references, half.rouge1) == (1, pytest.approx(1.0))
@@ -215,3 +215,59 @@ def test_the_packaged_gold_set_from_the_recorded_embedded_model(tmp_path):
         low, high = v4["fields"][field]["kappa_ci"]
         assert v4["fields"][field]["coverage"] == 1.0 and low <= v4["fields"][field]["kappa"] <= high
         assert low > metrics["baselines"]["fields"][field]["metrics"]["kappa"]  # above always-the-commonest
+
+
+def answer_with_summaries(body):
+    """Version A (completion) summarises faithfully; version B (chat) invents a model and a number."""
+    if "messages" in body:
+        return Reply(text='{"summary": "A parser tested with GPT-9 on 99 sentences.", "topic": "health", "contribution": "method"}')
+    return Reply(text=" A parser of sentences.\nTopic: language\nContribution: method")
+
+
+def test_summary_scores_per_paper_faithfulness_and_paired_tests_in_the_report(tmp_path):
+    from summariser.evaluation.evaluate import EvalReport
+    from summariser.evaluation.report import format_text, write_html, write_json
+    from summariser.evaluation.summaries import summary_metrics
+
+    papers = PAPERS[:6]
+    # Reference summaries differ per paper, so each paper's ROUGE tells whether it is the paper's own.
+    refs = ["A parser of sentences.", papers[1].title, "A summary.", "A parser.", papers[4].title, None]
+    gold = load_gold(write_gold(tmp_path / "g.jsonl", [gold_row(p, "language", summary=r) for p, r in zip(papers, refs)]))
+    with FakeServer(responder=answer_with_summaries) as srv:
+        report = evaluate(gold, PAPERS, [load_prompt("fewshot-v1"), load_prompt("chat-v1")], fake_client(srv.url))
+    a, b = report.versions
+    assert list(a.summary_scores) == [p.id for p in papers]
+    for p, r in zip(papers, refs):
+        alone = summary_metrics([a.summaries[p.id]], [[r] if r else []])
+        assert a.summary_scores[p.id].rouge1 == (None if r is None else pytest.approx(alone.rouge1))
+    assert a.summary.rouge1 == pytest.approx(sum(s.rouge1 for s in a.summary_scores.values() if s.rouge1 is not None) / 5)
+    assert a.summary.faithfulness.share == 1.0
+    assert (b.summary.faithfulness.share, b.summary.faithfulness.n_unfaithful) == (0.0, 6)
+    assert b.summary.faithfulness.examples[0].unsupported == ["99", "GPT-9"]
+    assert report.baselines.summaries["title"].faithfulness.share == 1.0  # faithful by construction
+    comp = report.comparisons[0].summary
+    assert comp.rouge1.n == 5 and comp.rouge1.difference == pytest.approx(b.summary.rouge1 - a.summary.rouge1)
+    # Faithful for version a only on all 6 papers: exact McNemar p = 2 * 0.5**6.
+    assert (comp.faithfulness.only_a_correct, comp.faithfulness.only_b_correct) == (6, 0)
+    assert comp.faithfulness.p_value == pytest.approx(2 * 0.5**6)
+    write_json(report, tmp_path / "m.json")
+    assert EvalReport.model_validate_json((tmp_path / "m.json").read_text()) == report
+    text = format_text(report)
+    assert f"{a.summary.rouge1:.3f} [{a.summary.rouge1_ci[0]:.2f}, {a.summary.rouge1_ci[1]:.2f}]" in text
+    assert "faithful [95% CI]" in text and "1.000 [1.00, 1.00] of 6" in text
+    assert "unfaithful summaries of chat-v1: 6 of 6" in text and "99, GPT-9 not in the paper" in text
+    assert "paired bootstrap of the mean difference" in text and "6 only fewshot-v1, 0 only chat-v1" in text
+    write_html(report, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "McNemar exact test)" in page and "GPT-9" in page
+
+
+def test_a_committed_result_from_before_the_summary_intervals_still_loads_and_prints():
+    from summariser.evaluation.evaluate import EvalReport
+    from summariser.evaluation.report import format_text
+
+    old = EvalReport.model_validate_json((ROOT / "evals" / "results" / "2026-12-02-fewshot-v8.json").read_text())
+    summary = old.versions[0].summary
+    assert (summary.rouge1_ci, summary.faithfulness, old.versions[0].summary_scores) == (None, None, {})
+    text = format_text(old)
+    assert f"{summary.rouge1:.3f}  " in text  # no interval where none was measured

@@ -11,8 +11,8 @@ from summariser.evaluation.metrics import (
     human_agreement,
     kappa_ci,
     mcnemar,
-    summary_metrics,
 )
+from summariser.evaluation.summaries import summary_metrics
 
 # Two raters, 10 items: they agree on 8 (3 Y + 5 N) and disagree on items 3 and 9.
 A2 = list("YYYYNNNNNN")

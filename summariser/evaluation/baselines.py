@@ -18,7 +18,9 @@ from ..labels.votes import label_votes
 from ..prompting.retrieval import ExampleIndex
 from ..prompting.version import PromptVersion
 from ..records import Paper
-from .metrics import FieldMetrics, SummaryMetrics, field_metrics, summary_metrics
+from .faithfulness import source_text
+from .metrics import FieldMetrics, field_metrics
+from .summaries import SummaryMetrics, summary_metrics
 
 # A sentence ends at . ! or ? followed by a space and a capital letter or an opening quote or
 # bracket; abbreviations followed by lower case or a number ("e.g. the", "Fig. 3") do not end one,
@@ -65,10 +67,12 @@ def majority_baseline(gold: Sequence[str], values: Sequence[str]) -> MajorityBas
 
 
 def summary_baselines(papers: Sequence[Paper], refs: Sequence[Sequence[str]]) -> dict[str, SummaryMetrics]:
-    """ROUGE of the title, and of the abstract's first sentence, against the reference summaries."""
+    """ROUGE of the title, and of the abstract's first sentence, against the reference summaries,
+    and their faithfulness (1 by construction: a check of the checker)."""
+    sources, ids = [source_text(p.title, p.abstract) for p in papers], [p.id for p in papers]
     return {
-        "title": summary_metrics([p.title for p in papers], refs),
-        "first sentence": summary_metrics([first_sentence(p.abstract) for p in papers], refs),
+        "title": summary_metrics([p.title for p in papers], refs, sources, ids),
+        "first sentence": summary_metrics([first_sentence(p.abstract) for p in papers], refs, sources, ids),
     }
 
 

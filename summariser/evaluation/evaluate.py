@@ -21,19 +21,19 @@ from ..records import Paper
 from ..transport.client import ModelClient
 from .crossfit import Learning, held_out_rows
 from .baselines import Baselines, majority_baseline, summary_baselines, vote_baseline
+from .faithfulness import source_text
 from .gold import Gold, check_against_prompt, check_no_self_examples, join_papers
 from .metrics import (
     Agreement,
     ConfidenceMetrics,
     FieldMetrics,
     McNemar,
-    SummaryMetrics,
     confidence_metrics,
     field_metrics,
     human_agreement,
     mcnemar,
-    summary_metrics,
 )
+from .summaries import PaperSummary, SummaryComparison, SummaryMetrics, compare_summaries, score_summaries, summarise_scores
 
 
 class Cost(BaseModel):
@@ -57,6 +57,7 @@ class VersionResult(BaseModel):
     cost: Cost
     predictions: dict[str, dict[str, str | None]]  # paper id -> field -> label
     summaries: dict[str, str | None]
+    summary_scores: dict[str, PaperSummary] = {}  # paper id -> its ROUGE and faithfulness (absent in older results)
     learning: Learning | None = None  # a learning version's cross-validation on its labelled papers
 
 
@@ -92,6 +93,7 @@ class Comparison(BaseModel):
     rouge1_a: float | None  # None without reference summaries
     rouge1_b: float | None
     changed: list[Change]
+    summary: SummaryComparison | None = None  # paired tests on per-paper summary scores (absent in older results)
 
 
 class EvalReport(BaseModel):
@@ -109,7 +111,7 @@ class EvalReport(BaseModel):
     comparisons: list[Comparison]
 
 
-def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: str) -> VersionResult:
+def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: str, sources: dict[str, str]) -> VersionResult:
     ref = gold.reference()
     by_paper = gold.by_paper()
     fields = {}
@@ -124,6 +126,8 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
             [r.labels.get(f.name) == t for r, t in zip(labelled, truth)], [r.confidence.get(f.name) for r in labelled]
         )
     refs = [[g.summary for g in by_paper[r.id].values() if g.summary] for r in rows]
+    preds = [r.summary for r in rows]
+    scores = score_summaries(preds, refs, [sources[r.id] for r in rows])
     n = len(rows)
     return VersionResult(
         prompt=prompt.version,
@@ -131,7 +135,7 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
         model=model,
         fields=fields,
         confidence=confidence,
-        summary=summary_metrics([r.summary for r in rows], refs),
+        summary=summarise_scores(preds, scores, [r.id for r in rows]),
         cost=Cost(
             prompt_tokens_per_paper=sum(r.usage.prompt_tokens for r in rows) / n,
             completion_tokens_per_paper=sum(r.usage.completion_tokens for r in rows) / n,
@@ -140,11 +144,13 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
         ),
         predictions={r.id: dict(r.labels) for r in rows},
         summaries={r.id: r.summary for r in rows},
+        summary_scores={r.id: s for r, s in zip(rows, scores)},
     )
 
 
 def compare(a: VersionResult, b: VersionResult, gold: Gold, papers: list[Paper]) -> Comparison:
-    """Side-by-side metrics, McNemar's test on per-paper correctness, and the papers whose labels changed."""
+    """Side-by-side metrics, McNemar's test on per-paper correctness, paired tests on per-paper
+    summary scores, and the papers whose labels changed."""
     ref = gold.reference()
     titles = {p.id: p.title for p in papers}
     fields: dict[str, FieldComparison] = {}
@@ -170,7 +176,8 @@ def compare(a: VersionResult, b: VersionResult, gold: Gold, papers: list[Paper])
             if la != lb:
                 changed.append(Change(id=i, title=titles.get(i, ""), field=name, a=la, b=lb, gold=t))
     return Comparison(
-        a=a.prompt, b=b.prompt, fields=dict(sorted(fields.items())), rouge1_a=a.summary.rouge1, rouge1_b=b.summary.rouge1, changed=changed
+        a=a.prompt, b=b.prompt, fields=dict(sorted(fields.items())), rouge1_a=a.summary.rouge1, rouge1_b=b.summary.rouge1, changed=changed,
+        summary=compare_summaries(list(a.summaries), a.summary_scores, b.summary_scores) if a.summary_scores and b.summary_scores else None,
     )
 
 
@@ -208,13 +215,14 @@ def _run_versions(
     for prompt, index in zip(prompts, indexes):  # so a missing embedded model stops the eval before any version runs
         embed_uncached(matched, VersionRun.make(prompt, client, cache, index))
     results = []
+    sources = {p.id: source_text(p.title, p.abstract) for p in matched}
     for prompt, index in zip(prompts, indexes):
         rows: Iterable[Row] = summarise(matched, prompt, client, cache, concurrency=concurrency, index=index, track=progress)
         if progress:
             rows = progress(rows, len(matched), prompt.version)
         # A learning version's labelled papers are labelled with their fold left out (crossfit.py).
         held, learning = held_out_rows(VersionRun.make(prompt, client, cache, index), list(rows))
-        result = _version_result(prompt, held, gold, client.model)
+        result = _version_result(prompt, held, gold, client.model, sources)
         result.learning = learning
         results.append(result)
     return results

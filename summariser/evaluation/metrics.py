@@ -1,9 +1,12 @@
-"""Agreement and quality metrics, computed with well-kept libraries (scikit-learn, scipy, krippendorff, rouge-score)."""
+"""Agreement and quality metrics, computed with well-kept libraries (scikit-learn, scipy, krippendorff).
+
+Summary metrics (ROUGE, faithfulness, their intervals and paired tests) are in summaries.py and
+faithfulness.py.
+"""
 
 from __future__ import annotations
 
 import math
-import statistics
 import warnings
 from typing import Sequence
 
@@ -93,6 +96,29 @@ def kappa_ci(gold: Sequence[str], pred: Sequence[str], n_resamples: int = 1000, 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def resampled_means(values: Sequence[float], n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """The means of n_resamples bootstrap resamples of the values (items drawn with replacement,
+    a fixed seed), drawn in chunks to bound memory."""
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // len(x))
+    return np.concatenate([
+        x[rng.integers(0, len(x), size=(min(chunk, n_resamples - done), len(x)))].mean(axis=1)
+        for done in range(0, n_resamples, chunk)
+    ])
+
+
+def bootstrap_mean(values: Sequence[float], n_resamples: int = 1000, seed: int = 0) -> tuple[float, tuple[float, float]] | None:
+    """The mean of per-paper values and its 95% percentile bootstrap interval over papers; None
+    without values."""
+    if not len(values):
+        return None
+    mean = float(np.mean(values))
+    low, high = np.percentile(resampled_means(values, n_resamples, seed), [2.5, 97.5])
+    # The interval of a mean holds the mean; min/max only absorb rounding in the last place.
+    return mean, (min(float(low), mean), max(float(high), mean))
+
+
 def field_metrics(gold: Sequence[str], pred: Sequence[str | None], values: Sequence[str], seed: int = 0) -> FieldMetrics:
     """All label metrics for one field; pred None means the row had no valid label."""
     m = _sklearn()
@@ -149,54 +175,6 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemar:
     only_b = sum(b and not a for a, b in zip(correct_a, correct_b))
     p = 1.0 if only_a + only_b == 0 else float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
     return McNemar(only_a_correct=only_a, only_b_correct=only_b, p_value=p)
-
-
-class SummaryMetrics(BaseModel):
-    """Summary quality against reference summaries, and summary shape."""
-
-    n: int
-    # ROUGE F-measure over the papers with at least one reference summary (n_references); None
-    # when the gold file has none, rather than a score of 0 that would read as a bad summary.
-    n_references: int | None = None  # absent in results written before it was counted
-    rouge1: float | None
-    rouge2: float | None
-    rougeL: float | None
-    one_line_share: float
-    words_mean: float
-    words_median: float
-    words_min: int
-    words_max: int
-
-
-def summary_metrics(preds: Sequence[str | None], refs: Sequence[Sequence[str]]) -> SummaryMetrics:
-    """Mean ROUGE-1/2/L F-measure over the papers that have references (best reference per paper;
-    a missing summary scores 0; None without any reference), and word counts."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
-    for pred, options in zip(preds, refs):
-        if not pred or not options:
-            continue
-        scores = [scorer.score(ref, pred) for ref in options]
-        for key in totals:
-            totals[key] += max(s[key].fmeasure for s in scores)
-    n = len(preds)
-    scored = sum(1 for options in refs if options)
-    present = [p for p in preds if p]
-    words = [len(p.split()) for p in present] or [0]
-    return SummaryMetrics(
-        n=n,
-        n_references=scored,
-        rouge1=totals["rouge1"] / scored if scored else None,
-        rouge2=totals["rouge2"] / scored if scored else None,
-        rougeL=totals["rougeL"] / scored if scored else None,
-        one_line_share=sum("\n" not in p for p in present) / n,
-        words_mean=statistics.fmean(words),
-        words_median=float(statistics.median(words)),
-        words_min=min(words),
-        words_max=max(words),
-    )
 
 
 class ConfidenceMetrics(BaseModel):

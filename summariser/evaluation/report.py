@@ -6,10 +6,12 @@ import base64
 import html
 import io
 from pathlib import Path
+from typing import Callable
 
 from .crossfit import REPEATS
-from .evaluate import EvalReport
-from .metrics import FieldMetrics, SummaryMetrics
+from .evaluate import Comparison, EvalReport
+from .metrics import FieldMetrics
+from .summaries import SummaryMetrics
 
 
 def _ci(m: FieldMetrics) -> str:
@@ -19,6 +21,22 @@ def _ci(m: FieldMetrics) -> str:
 def _r(value: float | None) -> str:
     """A ROUGE score, or "-" where the gold file has no reference summaries."""
     return "-" if value is None else f"{value:.3f}"
+
+
+def _rci(value: float | None, ci: tuple[float, float] | None) -> str:
+    """A score with its 95% interval where there is one, e.g. "0.309 [0.29, 0.33]"; "-" for none."""
+    return _r(value) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if value is not None and ci else "")
+
+
+def _summary_cells(s: SummaryMetrics) -> list[str]:
+    f = s.faithfulness
+    faithful = "-" if f is None or f.share is None else f"{_rci(f.share, f.share_ci)} of {f.n}"
+    return [_rci(s.rouge1, s.rouge1_ci), _rci(s.rouge2, s.rouge2_ci), _rci(s.rougeL, s.rougeL_ci), faithful, f"{s.one_line_share:.3f}"]
+
+
+_SUMMARY_HEADER = ["ROUGE-1 [95% CI]", "ROUGE-2 [95% CI]", "ROUGE-L [95% CI]", "faithful [95% CI]", "one-line"]
+_FAITHFUL = ("faithful: the share of summaries whose numbers and capitalised names all occur in the paper's "
+             "title or abstract (summariser/evaluation/faithfulness.py)")
 
 
 def _p(p: float) -> str:
@@ -65,18 +83,37 @@ def _confidence_table(report: EvalReport, name: str) -> tuple[list[str], list[li
 
 def _summary_text(report: EvalReport) -> list[str]:
     if report.versions[0].summary.rouge1 is None:
-        out = ["== summaries (the gold file has no reference summaries: no ROUGE, only the summaries' shape)"]
+        out = ["== summaries (the gold file has no reference summaries: no ROUGE, only faithfulness and the summaries' shape)"]
     else:
-        out = ["== summaries (ROUGE F-measure against the reference summaries)"]
-    return out + _table(
-        ["prompt", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean/median/min/max"],
-        [
-            [label, _r(s.rouge1), _r(s.rouge2), _r(s.rougeL), f"{s.one_line_share:.3f}",
-             f"{s.words_mean:.1f}/{s.words_median:.0f}/{s.words_min}/{s.words_max}"]
-            for label, s in _summary_rows(report)
-        ],
+        out = ["== summaries (ROUGE F-measure against the reference summaries, 95% bootstrap intervals over papers)"]
+    out += _table(
+        ["prompt", *_SUMMARY_HEADER, "words mean/median/min/max"],
+        [[label, *_summary_cells(s), f"{s.words_mean:.1f}/{s.words_median:.0f}/{s.words_min}/{s.words_max}"]
+         for label, s in _summary_rows(report)],
     )
+    out.append(_FAITHFUL)
+    for label, s in _summary_rows(report):
+        if (f := s.faithfulness) and f.examples:
+            out.append(f"unfaithful summaries of {label}: {f.n_unfaithful} of {f.n}; the first {min(3, len(f.examples))}:")
+            out += [f"  {e.id}: {', '.join(e.unsupported)} not in the paper: {e.summary[:100]}" for e in f.examples[:3]]
+    return out
 
+
+def _summary_tests(c: Comparison, p: Callable[[float], str]) -> tuple[list[str], list[list[str]]] | None:
+    """The paired tests of two versions' summaries: header and rows; None for older results."""
+    s = c.summary
+    if s is None:
+        return None
+    rows = [[name, str(t.n), f"{t.mean_a:.3f}", f"{t.mean_b:.3f}",
+             f"{t.difference:+.3f} [{t.difference_ci[0]:+.3f}, {t.difference_ci[1]:+.3f}]", p(t.p_value)]
+            for name, t in (("ROUGE-1", s.rouge1), ("ROUGE-2", s.rouge2)) if t is not None]
+    if (m := s.faithfulness) is not None:
+        rows.append(["faithful", str(s.n_faithfulness), _r(s.faithful_a), _r(s.faithful_b),
+                     f"{(s.faithful_b or 0) - (s.faithful_a or 0):+.3f} ({m.only_a_correct} only {c.a}, {m.only_b_correct} only {c.b})", p(m.p_value)])
+    return ["summary", "papers", c.a, c.b, "difference [95% CI]", "p"], rows
+
+
+_SUMMARY_TESTS = "summaries, paper by paper (ROUGE: paired bootstrap of the mean difference; faithful: McNemar exact test)"
 
 def _learning_table(report: EvalReport, name: str) -> tuple[str, list[str], list[list[str]]] | None:
     """A learning version's curve for one field: kappa on the labelled papers left over after n
@@ -138,6 +175,8 @@ def format_text(report: EvalReport) -> str:
               f"{f.kappa_a:.3f}", f"{f.kappa_b:.3f}", f"{f.macro_f1_b - f.macro_f1_a:+.3f}", _p(f.test.p_value)]
              for name, f in c.fields.items()],
         )
+        if (tests := _summary_tests(c, _p)) is not None:
+            out += [_SUMMARY_TESTS + ":"] + ["  " + line for line in _table(*tests)]
         out.append(f"ROUGE-1: {_r(c.rouge1_a)} -> {_r(c.rouge1_b)}; labels changed on {len(c.changed)} paper-fields:")
         for ch in c.changed[:20]:
             out.append(f"  {ch.id} {ch.field}: {ch.a} -> {ch.b} (gold {ch.gold})  {ch.title[:60]}")
@@ -232,12 +271,11 @@ def write_html(report: EvalReport, path: str | Path) -> None:
     ]
     for name in report.versions[0].fields:
         parts += _html_field(report, name)
-    parts.append("<h2>Summaries</h2>")
-    parts.append(_html_table(
-        ["", "ROUGE-1", "ROUGE-2", "ROUGE-L", "one-line", "words mean"],
-        [[label, _r(m.rouge1), _r(m.rouge2), _r(m.rougeL), f"{m.one_line_share:.3f}", f"{m.words_mean:.1f}"]
-         for label, m in _summary_rows(report)],
-    ))
+    parts += ["<h2>Summaries</h2>", _html_table(["", *_SUMMARY_HEADER, "words mean"], [
+        [label, *_summary_cells(m), f"{m.words_mean:.1f}"] for label, m in _summary_rows(report)
+    ]), f"<p>{html.escape(_FAITHFUL)}; the first unfaithful summaries:</p>", _html_table(["", "paper", "not in the paper", "summary"], [
+        [label, e.id, ", ".join(e.unsupported), e.summary] for label, m in _summary_rows(report) if m.faithfulness for e in m.faithfulness.examples
+    ])]
     parts.append("<h2>Cost</h2>")
     parts.append(_html_table(
         ["prompt", "prompt tok/paper", "completion tok/paper", "cached", "errors"],
@@ -251,6 +289,8 @@ def write_html(report: EvalReport, path: str | Path) -> None:
             [[n, f"{f.accuracy_a:.3f}", f"{f.accuracy_b:.3f}", f"{f.accuracy_b - f.accuracy_a:+.3f}", f"{f.test.p_value:.4f}"]
              for n, f in c.fields.items()],
         ))
+        if (tests := _summary_tests(c, lambda p: f"{p:.4f}")) is not None:
+            parts.append(f"<p>{html.escape(_SUMMARY_TESTS)}:</p>" + _html_table(*tests))
         parts.append(f"<p>Labels changed on {len(c.changed)} paper-fields:</p>")
         parts.append(_html_table(["id", "title", "field", c.a, c.b, "gold"],
                                  [[x.id, x.title, x.field, x.a or "", x.b or "", x.gold] for x in c.changed]))
