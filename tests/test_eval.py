@@ -217,6 +217,21 @@ def test_the_packaged_gold_set_from_the_recorded_embedded_model(tmp_path):
         assert low > metrics["baselines"]["fields"][field]["metrics"]["kappa"]  # above always-the-commonest
 
 
+def test_the_split_halves_are_fixed_disjoint_and_cover_the_gold_set(tmp_path):
+    from summariser.evaluation.gold import half_of
+
+    tuning, report = half_of(PAPERS, "tuning"), half_of(PAPERS, "report")
+    assert len(tuning) == len(report) == 89 and not {p.id for p in tuning} & {p.id for p in report}
+    assert {p.id for p in tuning} | {p.id for p in report} == {r.id for r in load_gold(GOLD).rows}
+    out = tmp_path / "m.json"
+    closed = ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama"]
+    with recorder.use_cassette("eval-fewshot-v4-gold.yaml"):
+        result = cli("eval", *closed, "--prompt", "fewshot-v4", "--split", "report", "--json", str(out), "--cache-dir", str(tmp_path / "c"))
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(out.read_text())
+    assert metrics["n_papers"] == 89 and set(metrics["versions"][0]["predictions"]) == {p.id for p in report}
+
+
 def answer_with_summaries(body):
     """Version A (completion) summarises faithfully; version B (chat) invents a model and a number."""
     if "messages" in body:

@@ -17,6 +17,8 @@ from .common import (
 @click.command("eval")
 @click.option("--prompt", "versions", multiple=True, help="Prompt version to evaluate; repeat to compare versions (the first is the baseline). Default: the version recommended for the endpoint.")
 @click.option("--gold", "gold_path", type=click.Path(dir_okay=False, path_type=Path), help="Gold JSONL file. Default: the first version's own labelled file if it learns from one (then cross-validated, with a learning curve), else the packaged gold set (the example dump's 178 papers).")
+@click.option("--split", type=click.Choice(["tuning", "report"]), help="Only the packaged gold set's tuning or report half "
+              "(evals/split.json, fixed): choose settings on the tuning half, report on the other.")
 @click.option("--input", "input_path", help="The dump holding the gold papers' abstracts. Default: the gold file itself when it carries them (a labelled file does), else the packaged example dump.")
 @endpoint_options
 @constrain_option
@@ -26,7 +28,7 @@ from .common import (
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the metrics as JSON here.")
 @cache_dir_option
 def eval_command(
-    versions: tuple[str, ...], gold_path: Path | None, input_path: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None,
+    versions: tuple[str, ...], gold_path: Path | None, split: str | None, input_path: str | None, prompts_dir: Path | None, model: str | None, base_url: str | None,
     endpoint_kind: str, embeddings_model: str | None, embeddings_base_url: str | None, constrain: str,
     concurrency: int | None, timeout: float, html_path: Path | None, json_path: Path | None, cache_dir: Path | None,
 ) -> None:
@@ -55,6 +57,7 @@ def eval_command(
     from ..flow.fit import choose_version
     from ..flow.progress import progress
     from ..records import read_dump
+    from ..evaluation.gold import half_of
     from ..flow.fit import own_labels
 
     try:
@@ -65,6 +68,8 @@ def eval_command(
         papers = papers_of(gold) if input_path is None else []
         if not papers:  # the gold file has no abstracts: they come from the dump
             papers = read_dump(input_path or str(packaged("papers-dump.txt"))).papers
+        if split is not None:
+            papers = half_of(papers, split)
     except SummariserError as exc:
         fail(str(exc))
     check_writable(json_path)

@@ -112,3 +112,16 @@ def join_papers(gold: Gold, papers: list[Paper]) -> list[Paper]:
     if not matched:
         raise GoldError(f"{gold.path}: none of its {len(ids)} papers is in the input dump (ids do not match)")
     return matched
+
+
+def half_of(papers: list[Paper], half: str) -> list[Paper]:
+    """The papers in one half ("tuning" or "report") of the seed gold's fixed split (evals/split.json)."""
+    import json
+
+    from ..base.data import packaged
+
+    ids = set(json.loads(packaged("split.json").read_text(encoding="utf-8"))[half])
+    chosen = [p for p in papers if p.id in ids]
+    if not chosen:
+        raise GoldError(f"none of these papers is in the {half} half of the seed gold's split (evals/split.json)")
+    return chosen
