@@ -12,7 +12,7 @@ from .common import fail, prompts_dir_option
 
 @click.group()
 def prompts() -> None:
-    """List, show and compare prompt versions."""
+    """List, show and compare prompt versions; make a draft of your own, check it, release it."""
 
 
 @prompts.command("list")
