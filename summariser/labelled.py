@@ -71,8 +71,9 @@ class Labelled:
         return list(dict.fromkeys(who for _, who in self.latest))
 
     def answers(self, annotator: str | None = None) -> list[tuple[int, LabelledRow]]:
-        """(line, row) of each paper's current answer by one annotator (the first by default)."""
-        who = annotator or (self.annotators[0] if self.latest else PRIMARY)
+        """(line, row) of each paper's current answer by one annotator (by default a1 where the
+        file has any of a1's lines, else the first annotator in it)."""
+        who = annotator or (PRIMARY if PRIMARY in self.annotators or not self.latest else self.annotators[0])
         return [(n, row) for (_, a), (n, row) in self.latest.items() if a == who and row.answered]
 
     def seen(self, annotator: str) -> set[str]:
@@ -80,14 +81,16 @@ class Labelled:
         return {pid for (pid, a), (_, row) in self.latest.items() if a == annotator and not row.retracted}
 
 
-def read_labelled(path: str | Path) -> Labelled:
+def read_labelled(path: str | Path, data: bytes | None = None) -> Labelled:
     """Read and resolve a labelled file (a missing file is an empty one). Raises InputError,
-    with the line, on a malformed line other than a torn last one."""
+    with the line, on a malformed line other than a torn last one. data: the file's bytes, when
+    the caller has read them (and hashed those very bytes)."""
     path = Path(path)
     latest: dict[tuple[str, str], tuple[int, LabelledRow]] = {}
     answered: dict[tuple[str, str], int] = {}
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    lines = text.split("\n")
+    if data is None:
+        data = path.read_bytes() if path.is_file() else b""
+    lines = data.decode("utf-8", errors="replace").split("\n")
     torn = False
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -145,9 +148,17 @@ class LabelledWriter:
         if row.at is None:
             row = row.model_copy(update={"at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         data = {"id": row.id, "annotator": row.annotator} | row.model_dump(exclude_defaults=True, exclude={"id", "annotator"})
-        self._file.write((json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8"))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+        fd = self._file.fileno()
+        end = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(line):  # unbuffered: nothing of a failed line lingers to be written later
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, end)  # a full disk leaves no part of the line behind
+            raise
         return row
 
     def close(self) -> None:

@@ -88,8 +88,8 @@ def test_two_annotators_are_kept_apart(tmp_path):
     assert labelled.annotators == ["a2", "a1"]  # order of first appearance
     assert {r.id: r.labels["topic"] for _, r in labelled.answers("a1")} == {"p1": "b", "p2": "c"}
     assert {r.id: r.labels["topic"] for _, r in labelled.answers("a2")} == {"p1": "z"}
-    # With no annotator named, answers() is the first annotator's.
-    assert [r.labels for _, r in labelled.answers()] == [{"topic": "z"}]
+    # With no annotator named, answers() is a1's, the primary one, though a2 wrote first.
+    assert [r.labels["topic"] for _, r in labelled.answers()] == ["b", "c"]
     assert labelled.seen("a1") == {"p1", "p2"}
     assert labelled.seen("a2") == {"p1", "p2"}
     assert labelled.relabelled == 1  # only (p1, a2); a1's answer to p1 is a different pair
@@ -227,3 +227,27 @@ def test_a_long_torn_tail_does_not_take_the_earlier_lines_with_it(tmp_path):
     LabelledWriter(path).close()
 
     assert [r.id for _, r in read_labelled(path).answers()] == ["p1"]
+
+
+def test_an_append_that_fails_half_way_leaves_no_part_of_its_line(tmp_path, monkeypatch):
+    import errno
+    import os as os_module
+
+    path = tmp_path / "l.jsonl"
+    writer = LabelledWriter(path)
+    writer.append(LabelledRow(id="p1", labels={"topic": "a"}))
+    before = path.read_bytes()
+    real_write = os_module.write
+
+    def half_then_full_disk(fd, data):
+        real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os_module, "write", half_then_full_disk)
+    with pytest.raises(OSError):
+        writer.append(LabelledRow(id="p2", labels={"topic": "b"}))
+    monkeypatch.setattr(os_module, "write", real_write)
+    assert path.read_bytes() == before
+    writer.append(LabelledRow(id="p3", labels={"topic": "c"}))  # the next answer starts on a line of its own
+    writer.close()
+    assert [r.id for _, r in read_labelled(path).answers()] == ["p1", "p3"]

@@ -14,8 +14,8 @@ GOLD = {json.loads(line)["title"]: json.loads(line)["labels"] for line in open(S
 PAPERS = [p for p in read_dump(str(SEED_DUMP)).papers if GOLD[p.title]["topic"] in ("language", "society", "ml-methods")]
 
 
-def labelled_row(paper, annotator="a1"):
-    return {"id": paper.id, "title": paper.title, "abstract": paper.abstract, "annotator": annotator, "labels": GOLD[paper.title]}
+def labelled_row(paper, annotator="a1", pid=None):
+    return {"id": pid or paper.id, "title": paper.title, "abstract": paper.abstract, "annotator": annotator, "labels": GOLD[paper.title]}
 
 
 class Endpoint:
@@ -63,8 +63,15 @@ def test_a_draft_learns_from_its_labelled_file_and_keeps_its_answers_as_the_file
         rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
         assert [r["labels"]["topic"] for r in rows] == [GOLD[p.title]["topic"] for p in new]
         again = cli(*args, "--base-url", srv.url)
-    assert again.exit_code == 0 and "6 ok (6 cached)" in again.stderr
-    assert endpoint.completions == 46 and "labelled papers (the model reads them first" not in again.stderr  # settings kept
+        assert again.exit_code == 0 and "6 ok (6 cached)" in again.stderr
+        assert endpoint.completions == 46 and "labelled papers (the model reads them first" not in again.stderr  # settings kept
+        # Without a cache the model's answers are still there to choose with: the same choice.
+        uncached = cli(*[a for a in args if a not in ("--cache-dir", str(tmp_path / "c"))], "--no-cache", "--base-url", srv.url)
+    def choices(stderr):
+        return [line[line.index("topic: "):] for line in stderr.splitlines() if "  topic: " in line]
+
+    assert choices(learnt.stderr) and choices(learnt.stderr) == choices(uncached.stderr)
+    assert "the classifier alone" not in choices(uncached.stderr)[0]  # the model's answers were used to choose
 
 
 def test_the_labelled_file_is_in_the_versions_hash_but_not_in_its_requests(tmp_path):
@@ -97,6 +104,10 @@ def test_release_freezes_a_draft_into_the_lock(tmp_path):
     assert lock == ["mine", prompt.sha256] and not prompt.draft and prompt.meta.status == "experimental"
     listed = cli("prompts", "list", "--prompts-dir", str(tmp_path / "p"))
     assert next(line for line in listed.output.splitlines() if line.startswith("mine")).split("\t")[3] == "released"
+    dump = tmp_path / "d.jsonl"
+    dump.write_text(json.dumps({"title": PAPERS[20].title, "abstract": PAPERS[20].abstract}) + "\n")
+    refused = cli("label", str(dump), "--prompt", "mine", "--prompts-dir", str(tmp_path / "p"), "--no-browser", "--port", "0")
+    assert refused.exit_code == 2 and "released version" in refused.stderr  # its labelled file stays as released
     assert cli("prompts", "release", "mine", "--prompts-dir", str(tmp_path / "p")).exit_code == 2  # once only
     with labelled.open("a") as f:  # a label added after release is a change the list shows
         f.write(json.dumps(labelled_row(PAPERS[10])) + "\n")
@@ -108,7 +119,8 @@ def test_release_freezes_a_draft_into_the_lock(tmp_path):
 def test_eval_of_a_learning_version_cross_validates_on_its_labelled_file(tmp_path):
     _, labelled = draft(tmp_path)
     papers = PAPERS[:60]
-    rows = [labelled_row(p) for p in papers] + [labelled_row(p, "a2") for p in papers[:20]]
+    # Ids as a dump of the user's own gives them (not derived from the title), as the label page writes them.
+    rows = [labelled_row(p, pid=f"arxiv-{i}") for i, p in enumerate(papers)] + [labelled_row(p, "a2", f"arxiv-{i}") for i, p in enumerate(papers[:20])]
     labelled.write_text("".join(json.dumps(r) + "\n" for r in rows))
     endpoint = Endpoint()
     with FakeServer(responder=endpoint) as srv:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,11 @@ from .common import (
     cache_dir_option, check_writable, client_for, constrain_option, embedder_for, endpoint_options, fail, open_cache,
     timeout_option, workers,
 )
+
+if TYPE_CHECKING:  # imported when the command runs, so --help stays quick
+    from ..evaluation.gold import Gold
+    from ..prompting.version import PromptVersion
+    from ..records import Paper
 
 
 @click.command("eval")
@@ -52,24 +58,15 @@ def eval_command(
         fail(f"summariser eval needs the eval extra ({exc.name} is missing): pip install 'summariser[eval]'")
     from ..base.errors import SummariserError
     from ..evaluation.evaluate import evaluate
-    from ..evaluation.gold import load_gold, papers_of
     from ..evaluation.report import format_text, write_html, write_json
     from ..flow.fit import choose_version
     from ..flow.progress import progress
-    from ..records import read_dump
-    from ..evaluation.gold import half_of
-    from ..flow.fit import own_labels
 
     try:
         client = client_for(base_url, model, constrain, timeout, endpoint_kind)
         embedder = embedder_for(client, embeddings_model, embeddings_base_url)
         prompts = [choose_version(client, v, prompts_dir, embedder) for v in (versions or (None,))]
-        gold = load_gold(gold_path or own_labels(prompts[0], versions[0] if versions else None, prompts_dir) or packaged("gold.jsonl"))
-        papers = papers_of(gold) if input_path is None else []
-        if not papers:  # the gold file has no abstracts: they come from the dump
-            papers = read_dump(input_path or str(packaged("papers-dump.txt"))).papers
-        if split is not None:
-            papers = half_of(papers, split)
+        gold, papers = _gold_and_papers(prompts[0], versions[0] if versions else None, prompts_dir, gold_path, input_path, split)
     except SummariserError as exc:
         fail(str(exc))
     check_writable(json_path)
@@ -90,3 +87,24 @@ def eval_command(
     if html_path:
         write_html(result, html_path)
         click.echo(f"report: {html_path}", err=True)
+
+
+def _gold_and_papers(
+    first: PromptVersion, asked: str | None, prompts_dir: Path | None, gold_path: Path | None, input_path: str | None, split: str | None
+) -> tuple[Gold, list[Paper]]:
+    """The gold set (given, the first version's own labelled file, or the packaged one) and its
+    papers (from the gold file itself when it has their abstracts, else from the dump)."""
+    from ..base.errors import GoldError
+    from ..evaluation.gold import half_of, load_gold, papers_of
+    from ..flow.fit import own_labels
+    from ..labelled import read_labelled
+    from ..records import read_dump
+
+    own = None if gold_path else own_labels(first, asked, prompts_dir)
+    if own is not None and not read_labelled(own).answers():
+        raise GoldError(f"{first.version} has no labelled papers yet in {own}: label some first (summariser label DUMP --prompt {first.version})")
+    gold = load_gold(gold_path or own or packaged("gold.jsonl"))
+    papers = papers_of(gold) if input_path is None else []
+    if not papers:  # the gold file has no abstracts: they come from the dump
+        papers = read_dump(input_path or str(packaged("papers-dump.txt"))).papers
+    return gold, half_of(papers, split) if split is not None else papers

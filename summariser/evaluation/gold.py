@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ..base.errors import GoldError, InputError
-from ..labelled import read_labelled
+from ..labelled import PRIMARY, read_labelled
 from ..prompting.version import PromptVersion
 from ..records import Paper, paper_id
 
@@ -65,7 +65,7 @@ def load_gold(path: str | Path) -> Gold:
         raise GoldError(str(exc)) from None
     rows = [
         GoldRow(id=r.id, title=r.title, abstract=r.abstract, annotator=r.annotator, labels=r.labels, summary=r.summary, note=r.note)
-        for who in labelled.annotators
+        for who in sorted(labelled.annotators, key=lambda a: a != PRIMARY)  # a1 first: the reference, as for a pool
         for _, r in labelled.answers(who)
     ]
     if not rows:

@@ -114,7 +114,8 @@ class EmbeddingStore:
     def _open(self) -> Any:
         if self._store is None and self.directory is not None:
             private_folder(self.directory.parent)  # a cache folder made for it is as private as the answers'
-            self._store = open_private_cache(self.directory)
+            # No culling: diskcache's default 1 GB limit would drop vectors of a big dump (about 4 GB a million).
+            self._store = open_private_cache(self.directory, size_limit=2**40)
         return self._store
 
 

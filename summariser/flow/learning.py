@@ -2,18 +2,22 @@
 papers of its pool (once: the answers are cached like any other), and the classifier's
 regularisation and weight are chosen per field by cross-validation on them (labels/tuning.py).
 The choice is kept beside the answers, keyed by the version's hash (which covers the labelled
-file) and the model, so a re-run does not choose again."""
+file) and the requests the model read, so a re-run does not choose again."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import Callable, Sequence
+import tempfile
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..labels.tuning import MIN_PER_VALUE, FieldTuning, Setting, tune_field
 from ..prompting.version import PromptVersion
 from ..records import Paper, paper_id
+from .cache import ResponseCache
 from .calls import VersionRun
 
 Say = Callable[[str], None]
@@ -21,7 +25,7 @@ Say = Callable[[str], None]
 
 def pool_papers(prompt: PromptVersion) -> list[Paper]:
     """The pool's labelled papers as papers to ask the model about."""
-    return [Paper(id=paper_id(ex.title), title=ex.title, abstract=ex.abstract) for ex in prompt.pool]
+    return [Paper(id=ex.id or paper_id(ex.title), title=ex.title, abstract=ex.abstract) for ex in prompt.pool]
 
 
 def learn(run: VersionRun, answer_all: Callable[[Sequence[Paper]], None], say: Say | None = None) -> dict[str, FieldTuning]:
@@ -34,17 +38,22 @@ def learn(run: VersionRun, answer_all: Callable[[Sequence[Paper]], None], say: S
         if say is not None:
             say(f"{prompt.version}: no labelled papers yet, so the model alone decides the labels (summariser label DUMP --prompt {prompt.version})")
         return {}
-    key = f"tuning:{prompt.sha256}:{run.client.model}"
+    papers = pool_papers(prompt)
+    # Keyed by the labelled file (in the version's hash) and by every request the model reads
+    # (its model, parameters, constraints): any change chooses again.
+    requests = hashlib.sha256("".join(run.renderer.request(p).cache_key() for p in papers).encode()).hexdigest()
+    key = f"tuning:{prompt.sha256}:{requests}"
     stored = run.cache.get_text(key) if run.cache is not None else None
     if stored is not None:
         tunings = {name: _from_json(t) for name, t in json.loads(stored).items()}
     else:
-        papers = pool_papers(prompt)
-        if papers and say is not None:
+        if say is not None:
             say(f"{prompt.version}: choosing how to decide labels from the {len(papers)} labelled papers (the model reads them first; cached)")
-        answer_all(papers)
-        tunings = choose(prompt, run, papers)
-        if run.cache is not None:
+        with _answers_kept(run):
+            answer_all(papers)
+            tunings, complete = choose(prompt, run, papers)
+        # Chosen without some papers' answers (an endpoint failing): choose again next run.
+        if run.cache is not None and complete:
             run.cache.set_text(key, json.dumps({name: _to_json(t) for name, t in tunings.items()}))
     tuned = {name: (t.setting.c, t.setting.weight) for name, t in tunings.items() if t.reason is None}
     run.prompt = run.labeller.prompt = prompt.model_copy(update={"tuned": tuned})
@@ -54,8 +63,25 @@ def learn(run: VersionRun, answer_all: Callable[[Sequence[Paper]], None], say: S
     return tunings
 
 
-def choose(prompt: PromptVersion, run: VersionRun, papers: Sequence[Paper]) -> dict[str, FieldTuning]:
-    """Per field, the setting with the best cross-validated agreement on the labelled papers."""
+@contextmanager
+def _answers_kept(run: VersionRun) -> Iterator[None]:
+    """The model's answers on the labelled papers are read back from the cache: a run without
+    one (--no-cache) keeps them in a temporary one meanwhile."""
+    if run.cache is not None:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="summariser-learning-") as tmp:
+        run.cache = ResponseCache(tmp)
+        try:
+            yield
+        finally:
+            run.cache.close()
+            run.cache = None
+
+
+def choose(prompt: PromptVersion, run: VersionRun, papers: Sequence[Paper]) -> tuple[dict[str, FieldTuning], bool]:
+    """Per field, the setting with the best cross-validated agreement on the labelled papers;
+    and whether the model's answer to every one of them was there."""
     assert run.labeller.index is not None
     x = run.labeller.index.embedded_pool()
     found = [run.cache.get(run.renderer.request(p).cache_key()) if run.cache is not None else None for p in papers]
@@ -63,7 +89,7 @@ def choose(prompt: PromptVersion, run: VersionRun, papers: Sequence[Paper]) -> d
     for f in prompt.fields:
         y = [ex.labels[f.name] for ex in prompt.pool]
         out[f.name] = tune_field(x, y, list(f.values), model_matrix(found, f.name, list(f.values)))
-    return out
+    return out, all(hit is not None for hit in found)
 
 
 def model_matrix(found: Sequence[object], field: str, values: list[str]) -> np.ndarray | None:

@@ -44,7 +44,10 @@ def merge_caches(sources: list[Path], destination: Path) -> list[Merged]:
 
 
 def _merge_folder(source: Path, destination: Path, tally: Merged) -> Merged:
-    src, dst = open_private_cache(source), open_private_cache(destination, size_limit=2**34)
+    # The destination is opened as its owner opens it (answers: ResponseCache, embeddings:
+    # EmbeddingStore), so merging never culls what it copies.
+    limit = 2**40 if tally.part == "embeddings" else 2**34
+    src, dst = open_private_cache(source), open_private_cache(destination, size_limit=limit)
     try:
         for key in src.iterkeys():
             value = src.get(key)

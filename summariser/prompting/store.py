@@ -105,7 +105,9 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None, e
     pool_path = None
     if isinstance(data.get("retrieval"), dict) and "pool" in data["retrieval"]:
         pool_path = path.parent / data["retrieval"]["pool"]
-        data["pool"] = _read_pool(pool_path, data.get("fields"), learns=data["retrieval"].get("vote_weight") == "auto")
+        # Read once: a label session appending meanwhile cannot make the hash and the pool differ.
+        pool_bytes = pool_path.read_bytes() if pool_path.is_file() else None
+        data["pool"] = _read_pool(pool_path, pool_bytes, data.get("fields"), learns=data["retrieval"].get("vote_weight") == "auto")
     try:
         prompt = PromptVersion.model_validate(data)
     except ValidationError as exc:
@@ -121,14 +123,14 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None, e
         raise PromptError(f"{pool_path}: the pool needs more than {most} examples (k, vote_k)")
     prompt.sha256 = prompt.request_sha256 = sha = file_sha256(path)
     if prompt.retrieval and pool_path is not None:
-        prompt.sha256 = prompt.request_sha256 = _with_pool(sha, pool_path, prompt.retrieval, embedding)
+        prompt.sha256 = prompt.request_sha256 = _with_pool(sha, pool_bytes or b"", prompt.retrieval, embedding)
         if prompt.retrieval.learns and not prompt.retrieval.k:  # no request shows the pool
             prompt.request_sha256 = _with_pool(sha, None, prompt.retrieval, embedding)
     prompt.draft = read_lock(path.parent).get(prompt.version) != prompt.sha256
     return prompt
 
 
-def _with_pool(file_sha: str, pool_path: Path | None, retrieval: Retrieval, embedding: str | None) -> str:
+def _with_pool(file_sha: str, pool: bytes | None, retrieval: Retrieval, embedding: str | None) -> str:
     """The pool, the retrieval settings (defaults included) and the way examples are chosen are
     part of the version: changing any of them changes the hash, as editing the file would."""
     # Settings added after fewshot-v2 are left out while unused or at their default, so older
@@ -142,7 +144,7 @@ def _with_pool(file_sha: str, pool_path: Path | None, retrieval: Retrieval, embe
     unused |= {"embedding_layers"} if not retrieval.embedding_layers or not retrieval.embeds else set()
     return versions.version_hash(
         file_sha,
-        hashlib.sha256(pool_path.read_bytes()).hexdigest() if pool_path is not None and pool_path.is_file() else "",
+        hashlib.sha256(pool).hexdigest() if pool is not None else "",
         retrieval.model_dump_json(exclude=unused),
         votes=retrieval.votes,
         embeds=retrieval.embeds,
@@ -153,13 +155,13 @@ def _with_pool(file_sha: str, pool_path: Path | None, retrieval: Retrieval, embe
     )
 
 
-def _read_pool(path: Path, fields: object, learns: bool) -> list[dict[str, object]]:
+def _read_pool(path: Path, data: bytes | None, fields: object, learns: bool) -> list[dict[str, object]]:
     """The pool's papers: the primary annotator's current answers in a labelled file (a learning
     version's may be missing or empty). A value outside a field's set is refused with its line."""
-    if not path.is_file() and not learns:
+    if data is None and not learns:
         raise PromptError(f"{path}: retrieval pool: no such file")
     try:
-        answers = read_labelled(path).answers()
+        answers = read_labelled(path, data or b"").answers()
     except InputError as exc:
         raise PromptError(f"retrieval pool: {exc}") from None
     allowed = {f["name"]: list(f.get("values", {})) for f in fields if isinstance(f, dict)} if isinstance(fields, list) else {}
@@ -168,12 +170,12 @@ def _read_pool(path: Path, fields: object, learns: bool) -> list[dict[str, objec
         for name, values in allowed.items():
             if row.labels.get(name) not in values:
                 raise PromptError(
-                    f"{path}:{n}: {name}={row.labels.get(name)!r} is not one of {values}: correct the line, "
-                    "or label the paper again (summariser label; the last answer counts)"
+                    f"{path}:{n}: {name}={row.labels.get(name)!r} is not one of {values}: correct or remove that line "
+                    "(a value renamed in the version must be renamed in its labelled file too)"
                 )
         if not row.abstract:
             raise PromptError(f"{path}:{n}: a pool paper needs its abstract")
-        rows.append(Example(title=row.title, abstract=row.abstract, summary=row.summary or "", labels=row.labels).model_dump())
+        rows.append(Example(title=row.title, abstract=row.abstract, summary=row.summary or "", labels=row.labels, id=row.id).model_dump())
     return rows
 
 

@@ -30,6 +30,7 @@ class Example(BaseModel):
     abstract: str
     summary: str = ""
     labels: dict[str, str]
+    id: str = ""  # a pool paper's id in its labelled file (the dump's own id, where it had one)
 
 
 class GenerationParams(BaseModel):

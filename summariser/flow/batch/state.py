@@ -58,9 +58,11 @@ class State(BaseModel):
     entries: list[Entry] = []
 
     def submitted(self, sha256: str) -> Entry | None:
-        """The latest entry for this content that is not lost (None: it may be submitted)."""
+        """The latest entry for this content still to be answered or collected (None: it may be
+        submitted). Once a batch is collected, whatever of it the cache still lacks (lost,
+        errored or invalid answers) may go again: `batch prepare` writes only what is missing."""
         for entry in reversed(self.entries):
-            if entry.sha256 == sha256 and not entry.lost:
+            if entry.sha256 == sha256 and not entry.collected:
                 return entry
         return None
 
