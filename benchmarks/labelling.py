@@ -67,7 +67,7 @@ def simulate(version_file: str) -> dict[str, object]:
         papers = pool_papers(prompt)
         embed_uncached(papers, run)
         deque(_rows(papers, run, 4), maxlen=0)  # the model's answers, cached
-        found = [cache.get(run.renderer.request(p).cache_key()) for p in papers]
+        found = [run.cached_answer(p) for p in papers]
         assert run.labeller.index is not None
         raw, spread = run.labeller.index.raw_pool(), bool(run.labeller.index.embedding_layers)
     finally:

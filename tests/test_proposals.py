@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from summariser.labels.proposals import MIN_LABELS_TO_FIT, Proposer, standardise
+from summariser.labels.proposals import MIN_LABELS_TO_FIT, Proposer
+from summariser.labels.tuning import standardised as standardise
 from summariser.prompting.version import LabelField
 
 TOPIC = LabelField(name="topic", values={"x": "", "y": "", "z": ""})

@@ -31,10 +31,10 @@ def held_out_rows(run: VersionRun, rows: list[Row], curves: bool = True) -> tupl
     """The rows with every labelled paper's labels cross-validated, and the learning curves;
     rows unchanged (and None) for a version that does not learn."""
     prompt, index = run.prompt, run.labeller.index
-    if prompt.retrieval is None or not prompt.retrieval.learns or index is None or not prompt.pool:
+    if not prompt.learns or index is None or not prompt.pool:
         return rows, None
     papers = pool_papers(prompt)
-    found = [run.cache.get(run.renderer.request(p).cache_key()) if run.cache is not None else None for p in papers]
+    found = [run.cached_answer(p) for p in papers]
     raw, spread = index.raw_pool(), bool(index.embedding_layers)
     position = {p.id: i for i, p in enumerate(papers)}
     out = {r.id: r.model_copy(deep=True) for r in rows}

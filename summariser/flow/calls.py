@@ -56,6 +56,11 @@ class VersionRun:
         row.cached = True
         return request, row
 
+    def cached_answer(self, paper: Paper) -> CachedAnswer | None:
+        """What the cache holds for the paper's request, as stored (a learning version's answer
+        before its labels are decided); None when it holds nothing, or without a cache."""
+        return self.cache.get(self.renderer.request(paper).cache_key()) if self.cache is not None else None
+
     def row(self, paper: Paper, answer: Answer, usage: Usage) -> Row:
         """The row of a valid answer."""
         confidence = {f.name: answer.confidence.get(f.name) for f in self.prompt.fields}
@@ -110,7 +115,7 @@ class VersionRun:
         model_answer, distributions = self.labeller.model_view(answer, completion)
         decided = self.labeller.vote(model_answer, distributions, paper)
         row = self.row(paper, decided, usage)
-        if self.prompt.retrieval is not None and self.prompt.retrieval.learns:
+        if self.prompt.learns:
             return row, CachedAnswer(answer=model_answer, usage=usage, distributions=distributions)
         return row, CachedAnswer(answer=decided, usage=usage)
 

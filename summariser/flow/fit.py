@@ -65,7 +65,7 @@ def own_labels(prompt: PromptVersion, asked: str | None, directory: Path | None 
     name or path the user gave for it."""
     from ..prompting.store import resolve_path
 
-    if prompt.retrieval is None or not prompt.retrieval.learns:
+    if not prompt.learns:
         return None
     path = resolve_path(asked or prompt.version, directory).parent / prompt.retrieval.pool
     return path if path.is_file() else None

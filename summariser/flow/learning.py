@@ -32,7 +32,7 @@ def learn(run: VersionRun, answer_all: Callable[[Sequence[Paper]], None], say: S
     """Choose a learning version's settings and give them to the run (run.prompt.tuned). answer_all:
     makes sure the cache holds the model's answer for each paper (the pipeline's calls)."""
     prompt = run.prompt
-    if prompt.retrieval is None or not prompt.retrieval.learns or run.labeller.index is None:
+    if not prompt.learns or run.labeller.index is None:
         return {}
     if not prompt.pool:
         if say is not None:
@@ -84,7 +84,7 @@ def choose(prompt: PromptVersion, run: VersionRun, papers: Sequence[Paper]) -> t
     and whether the model's answer to every one of them was there."""
     assert run.labeller.index is not None
     x = run.labeller.index.embedded_pool()
-    found = [run.cache.get(run.renderer.request(p).cache_key()) if run.cache is not None else None for p in papers]
+    found = [run.cached_answer(p) for p in papers]
     out = {}
     for f in prompt.fields:
         y = [ex.labels[f.name] for ex in prompt.pool]

@@ -55,7 +55,7 @@ def embed_uncached(papers: Sequence[Paper], run: VersionRun) -> None:
     # the papers the cache has no answer for (a fully cached run embeds nothing). summarise then
     # renders each paper again: a millisecond, where keeping every request would cost memory on
     # a big dump.
-    to_send = [p for p in papers if run.lookup(p)[1] is None]
+    to_send = [p for p in papers if run.cached_answer(p) is None]
     if to_send:
         try:
             index.embed_ahead(to_send)

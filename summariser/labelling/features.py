@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from ..base.types import Embedder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -19,12 +21,6 @@ if TYPE_CHECKING:
     from ..records import Paper
 
 TFIDF_DIMENSIONS = 64
-
-
-class Embedder(Protocol):
-    """Anything with the embedding store's embed(): the store beside the cache, or a test's."""
-
-    def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray": ...
 
 
 def tfidf_features(papers: Sequence["Paper"], dimensions: int = TFIDF_DIMENSIONS) -> "np.ndarray":

@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..prompting.version import LabelField
+from .tuning import standardised
 
 # Inverse regularisation of the classifier fitted here (not the run's: that one is chosen by
 # cross-validation, labels/tuning.py); a fixed middle value keeps each refit cheap.
@@ -37,13 +38,6 @@ NOVELTY = 2
 SAMPLE = 2000
 
 
-def standardise(features: np.ndarray) -> np.ndarray:
-    """Rows centred, each dimension divided by its spread, and made unit length."""
-    x = np.asarray(features, dtype=np.float64)
-    x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-
-
 class Proposer:
     """Ranks a dump's papers for labelling. features: one row per id (embeddings, or any vectors)."""
 
@@ -53,7 +47,7 @@ class Proposer:
         self.fields = list(fields)
         self.ids = list(ids)
         self.row = {pid: i for i, pid in enumerate(self.ids)}
-        self.x = standardise(features)
+        self.x = standardised(features)
         self.typicality = self._typicality(np.random.default_rng(seed))
 
     def _typicality(self, rng: np.random.Generator) -> np.ndarray:

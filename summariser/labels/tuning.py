@@ -21,14 +21,14 @@ from typing import Sequence
 
 import numpy as np
 
+from .classifier import SMOOTHING  # the run's classifier smooths its probabilities the same way
+
 # Grids searched; few points, since with 30-60 labels a finer grid mostly fits noise.
 C_GRID = (0.3, 1.0, 3.0, 10.0)
 WEIGHT_GRID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
 FOLDS = 5
 # A value needs this many labels for the classifier to learn it; a field needs two such values.
 MIN_PER_VALUE = 5
-# As labels/classifier.py: added to every value's probability before renormalising.
-SMOOTHING = 0.01
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,14 @@ class FieldTuning:
     reason: str | None = None  # why the model alone decides, when it does
 
 
-def standardised(raw: np.ndarray, rows: np.ndarray, spread: bool) -> np.ndarray:
-    """Every row centred on the mean of `rows` (with spread, each dimension also divided by its
-    spread over them) and made unit length: how prompting.retrieval.ExampleIndex standardises
-    embeddings over a pool, for a pool made of `rows` alone."""
-    mean = raw[rows].mean(axis=0)
-    scale = np.maximum(raw[rows].std(axis=0), 1e-6) if spread else 1.0
+def standardised(raw: np.ndarray, rows: np.ndarray | None = None, spread: bool = True) -> np.ndarray:
+    """Every row centred on the mean of `rows` (all rows by default; with spread, each dimension
+    also divided by its spread over them) and made unit length: how prompting.retrieval.ExampleIndex
+    standardises embeddings over a pool, for a pool made of `rows` alone."""
+    raw = np.asarray(raw, dtype=np.float64)
+    basis = raw if rows is None else raw[rows]
+    mean = basis.mean(axis=0)
+    scale = np.maximum(basis.std(axis=0), 1e-6) if spread else 1.0
     x = (raw - mean) / scale
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 

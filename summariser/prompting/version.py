@@ -191,6 +191,11 @@ class PromptVersion(BaseModel):
                         raise ValueError(f"{where} {i}: {f.name}={value!r} is not one of {list(f.values)}")
         return self
 
+    @property
+    def learns(self) -> bool:
+        """Whether its labels are decided as learnt from its pool (retrieval.vote_weight = "auto")."""
+        return self.retrieval is not None and self.retrieval.learns
+
     def field(self, name: str) -> LabelField:
         """The label field called name."""
         for f in self.fields:
