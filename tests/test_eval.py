@@ -241,7 +241,8 @@ def answer_with_summaries(body):
 
 def test_summary_scores_per_paper_faithfulness_and_paired_tests_in_the_report(tmp_path):
     from summariser.evaluation.evaluate import EvalReport
-    from summariser.evaluation.report import format_text, write_html, write_json
+    from summariser.evaluation.report import format_text, write_json
+    from summariser.evaluation.report_html import write_html
     from summariser.evaluation.summaries import summary_metrics
 
     papers = PAPERS[:6]
@@ -265,9 +266,15 @@ def test_summary_scores_per_paper_faithfulness_and_paired_tests_in_the_report(tm
     # Faithful for version a only on all 6 papers: exact McNemar p = 2 * 0.5**6.
     assert (comp.faithfulness.only_a_correct, comp.faithfulness.only_b_correct) == (6, 0)
     assert comp.faithfulness.p_value == pytest.approx(2 * 0.5**6)
+    # Against the titles: papers 1 and 4 have their title as the reference, so the title wins there.
+    vs_title = a.summary_vs_title.rouge1
+    title_alone = [summary_metrics([p.title], [[r]]).rouge1 for p, r in zip(papers, refs) if r]
+    assert vs_title.n == 5 and vs_title.mean_a == pytest.approx(sum(title_alone) / 5)
+    assert vs_title.difference == pytest.approx(a.summary.rouge1 - sum(title_alone) / 5)
     write_json(report, tmp_path / "m.json")
     assert EvalReport.model_validate_json((tmp_path / "m.json").read_text()) == report
     text = format_text(report)
+    assert f"fewshot-v1 minus the title, paper by paper (paired bootstrap): ROUGE-1 {vs_title.difference:+.3f}" in text
     assert f"{a.summary.rouge1:.3f} [{a.summary.rouge1_ci[0]:.2f}, {a.summary.rouge1_ci[1]:.2f}]" in text
     assert "faithful [95% CI]" in text and "1.000 [1.00, 1.00] of 6" in text
     assert "unfaithful summaries of chat-v1: 6 of 6" in text and "99, GPT-9 not in the paper" in text

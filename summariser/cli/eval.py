@@ -58,7 +58,8 @@ def eval_command(
         fail(f"summariser eval needs the eval extra ({exc.name} is missing): pip install 'summariser[eval]'")
     from ..base.errors import SummariserError
     from ..evaluation.evaluate import evaluate
-    from ..evaluation.report import format_text, write_html, write_json
+    from ..evaluation.report import format_text, write_json
+    from ..evaluation.report_html import write_html
     from ..flow.fit import choose_version
     from ..flow.progress import progress
 

@@ -58,6 +58,8 @@ class VersionResult(BaseModel):
     predictions: dict[str, dict[str, str | None]]  # paper id -> field -> label
     summaries: dict[str, str | None]
     summary_scores: dict[str, PaperSummary] = {}  # paper id -> its ROUGE and faithfulness (absent in older results)
+    # Paired tests of the summaries against the papers' titles as summaries (absent in older results).
+    summary_vs_title: SummaryComparison | None = None
     learning: Learning | None = None  # a learning version's cross-validation on its labelled papers
 
 
@@ -128,6 +130,8 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
     refs = [[g.summary for g in by_paper[r.id].values() if g.summary] for r in rows]
     preds = [r.summary for r in rows]
     scores = score_summaries(preds, refs, [sources[r.id] for r in rows])
+    titles = score_summaries([r.title for r in rows], refs, [sources[r.id] for r in rows])
+    ids = [r.id for r in rows]
     n = len(rows)
     return VersionResult(
         prompt=prompt.version,
@@ -135,7 +139,7 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
         model=model,
         fields=fields,
         confidence=confidence,
-        summary=summarise_scores(preds, scores, [r.id for r in rows]),
+        summary=summarise_scores(preds, scores, ids),
         cost=Cost(
             prompt_tokens_per_paper=sum(r.usage.prompt_tokens for r in rows) / n,
             completion_tokens_per_paper=sum(r.usage.completion_tokens for r in rows) / n,
@@ -144,7 +148,8 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
         ),
         predictions={r.id: dict(r.labels) for r in rows},
         summaries={r.id: r.summary for r in rows},
-        summary_scores={r.id: s for r, s in zip(rows, scores)},
+        summary_scores=dict(zip(ids, scores)),
+        summary_vs_title=compare_summaries(ids, dict(zip(ids, titles)), dict(zip(ids, scores))),
     )
 
 
