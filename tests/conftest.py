@@ -23,7 +23,7 @@ from summariser.transport.retry import NO_WAIT
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
 SEED_DUMP = ROOT / "examples" / "papers-dump.txt"
-# The command-line tests talk to fake endpoints. The default version (fewshot-v8) labels with a
+# The command-line tests talk to fake endpoints. The default version (fewshot-v9) labels with a
 # classifier on embeddings the real embedded model computes first (about 45 s for its pool), so
 # they name a version without one; the default itself runs in tests/test_embedded.py.
 FAKE_ENDPOINT_PROMPT = ["--prompt", "fewshot-v4"]
@@ -124,7 +124,7 @@ def shipped_source(version: str) -> str:
 
 # The default version's classifier embeds papers with the embedded model in this process, not
 # over HTTP, so its part of a recording is a file of vectors beside the cassettes: the seed
-# dump's papers as fewshot-v8 embeds them (13 layers, 150 words). Recorded with SUMMARISER_RECORD=1.
+# dump's papers as the default (fewshot-v9, as fewshot-v8) embeds them (13 layers, 150 words). Recorded with SUMMARISER_RECORD=1.
 SEED_EMBEDDINGS = CASSETTES / "seed-embeddings-fewshot-v8.npz"
 
 

@@ -49,9 +49,9 @@ def test_input_that_cannot_be_processed_exits_2_with_one_line(tmp_path, name, ma
 
 def test_unknown_prompt_version_exits_2_naming_the_known_ones(tmp_path):
     path = _write(tmp_path / "p.jsonl", json.dumps({"title": "T", "abstract": ABSTRACT}).encode())
-    result = run_cli("http://127.0.0.1:9/v1", path, "--prompt", "fewshot-v9")
+    result = run_cli("http://127.0.0.1:9/v1", path, "--prompt", "fewshot-v99")
     assert result.exit_code == 2
-    assert "unknown prompt version 'fewshot-v9' (known: " in result.stderr and "fewshot-v1" in result.stderr
+    assert "unknown prompt version 'fewshot-v99' (known: " in result.stderr and "fewshot-v1" in result.stderr
 
 
 def test_text_dump_reports_unpaired_titles_and_abstracts_by_line_and_processes_the_rest(tmp_path):

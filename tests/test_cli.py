@@ -7,6 +7,7 @@ import json
 import pytest
 
 from summariser.base.versions import EMBEDDED_MODEL
+from summariser.prompting.extract import extract_summary
 from summariser.prompting.store import DEFAULT_VERSION, load_prompt
 from summariser.records import read_dump
 
@@ -127,9 +128,9 @@ def test_stdin_input():
 
 def test_prompts_commands():
     listing = run("prompts", "list").stdout
-    assert "fewshot-v8 (default: embedded)" in listing and "chat-v1 (default: chat)" in listing
+    assert "fewshot-v9 (default: embedded)" in listing and "chat-v1 (default: chat)" in listing
     # Every shipped version is in the lock with its current hash (pool included for fewshot-v2).
-    assert listing.count("\treleased\t") == len(listing.strip().splitlines()) == 9
+    assert listing.count("\treleased\t") == len(listing.strip().splitlines()) == 10
     shown = run("prompts", "show", "chat-v1").stdout
     assert 'version = "chat-v1"' in shown
     assert run("prompts", "diff", "fewshot-v1", "chat-v1").stdout.startswith("--- fewshot-v1.toml")
@@ -165,14 +166,16 @@ def test_the_default_version_runs_from_a_cassette_recorded_from_the_embedded_mod
     closed = ["--base-url", "http://127.0.0.1:9/v1", "--model", EMBEDDED_MODEL, "--constrain", "llama", "--prompt", DEFAULT_VERSION,
               "--embeddings-model", EMBEDDED_MODEL]
     out = tmp_path / "rows.jsonl"
-    with recorder.use_cassette("cli-fewshot-v8.yaml"):
+    with recorder.use_cassette(f"cli-{DEFAULT_VERSION}.yaml"):
         result = run("run", str(dump), "-o", str(out), *([] if RECORDING else closed))
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [p.id for p in papers]
     prompt = load_prompt(DEFAULT_VERSION)
-    for row in rows:
-        assert row["prompt"] == DEFAULT_VERSION and row["error"] is None and row["summary"]
+    for row, paper in zip(rows, papers):
+        assert row["prompt"] == DEFAULT_VERSION and row["error"] is None
+        # The default takes its summary from the abstract: the model gave only the labels.
+        assert row["summary"] == extract_summary(paper.title, paper.abstract, prompt.output.summary_max_words)
         for f in prompt.fields:  # the model's distribution, combined with the classifier's votes
             assert row["labels"][f.name] in f.values and 0 < row["confidence"][f.name] <= 1
     # Again, from the cache alone: the same file, and no request (the port is closed).

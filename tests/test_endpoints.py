@@ -64,7 +64,7 @@ def test_a_version_with_local_embeddings_is_refused_up_front_without_llama_cpp(m
 def test_prompts_list_marks_the_default_of_each_endpoint_kind():
     names = [line.split("\t")[0] for line in cli("prompts", "list").stdout.splitlines()]
     assert {n for n in names if "(default" in n} == {
-        "fewshot-v8 (default: embedded)", "fewshot-v4 (default: completion)", "chat-v1 (default: chat)",
+        "fewshot-v9 (default: embedded)", "fewshot-v4 (default: completion)", "chat-v1 (default: chat)",
     }
 
 

@@ -15,7 +15,7 @@ EMBEDDED_MODEL = "gemma-3-270m-q4_k_m"
 # Requests the embedded model decodes together; the client keeps this many in flight.
 EMBEDDED_SLOTS = 4
 # The prompt version used without --prompt.
-DEFAULT_VERSION = "fewshot-v8"
+DEFAULT_VERSION = "fewshot-v9"
 # Seconds to wait for one answer; a hung request is retried after it.
 DEFAULT_TIMEOUT = 120.0
 

@@ -103,7 +103,7 @@ class VersionRun:
         validated as call() validates an answer, its labels decided and the answer cached under
         key (its request's cache_key()) as call() caches it. Raises AnswerError for an invalid
         answer (nothing is cached, no re-ask); a failure to write the cache propagates."""
-        answer = validate_answer(completion.text, self.prompt)
+        answer = validate_answer(completion.text, self.prompt, self.renderer.summary(paper))
         row, entry = self._decided(paper, answer, completion, completion.usage)
         if self.cache is not None:
             self.cache.set(key, entry)

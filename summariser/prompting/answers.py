@@ -88,9 +88,13 @@ def parse_json(text: str) -> dict[str, Any]:
     return data
 
 
-def validate_answer(text: str, prompt: PromptVersion) -> Answer:
-    """Parse and validate the model's text; raise AnswerError with a readable reason otherwise."""
+def validate_answer(text: str, prompt: PromptVersion, summary: str | None = None) -> Answer:
+    """Parse and validate the model's text; raise AnswerError with a readable reason otherwise.
+    summary: the summary the prompt already gave (output.summary = "abstract"), so the text holds
+    only the label lines."""
     data = parse_lines(text, prompt) if prompt.output.format == "lines" else parse_json(text)
+    if summary is not None:
+        data["summary"] = summary  # the label lines are what counts; text before them is ignored
     try:
         checked = answer_model(prompt).model_validate(data)
     except ValidationError as exc:

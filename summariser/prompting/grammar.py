@@ -35,13 +35,15 @@ def json_schema(prompt: PromptVersion, cap_length: bool = False) -> dict[str, An
 def gbnf_grammar(prompt: PromptVersion) -> str:
     """A llama.cpp grammar for the line format: a summary of bounded words, then one allowed value per field."""
     max_words = prompt.output.summary_max_words
-    parts = ['" "', "summary"]
-    for f in prompt.fields:
-        parts += [json.dumps(f"\n{line_key(f.name)}: "), _rule(f.name)]
+    given = prompt.output.summary == "abstract"  # the prompt ends with the summary's line
+    parts = [] if given else ['" "', "summary"]
+    for i, f in enumerate(prompt.fields):
+        parts += [json.dumps(("" if given and i == 0 else "\n") + f"{line_key(f.name)}: "), _rule(f.name)]
     rules = ["root ::= " + " ".join(parts)]
-    rules.append(f'summary ::= word (" " word){{0,{max_words - 1}}}')
-    longest = prompt.output.summary_word_max_chars
-    rules.append(r"word ::= [^ \n]" + (f"{{1,{longest}}}" if longest else "+"))
+    if not given:
+        rules.append(f'summary ::= word (" " word){{0,{max_words - 1}}}')
+        longest = prompt.output.summary_word_max_chars
+        rules.append(r"word ::= [^ \n]" + (f"{{1,{longest}}}" if longest else "+"))
     for f in prompt.fields:
         rules.append(f"{_rule(f.name)} ::= " + " | ".join(json.dumps(v) for v in f.values))
     return "\n".join(rules) + "\n"

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from ..records import Paper
 from .answers import line_key
+from .extract import extract_summary, prompt_summary
 from .grammar import gbnf_grammar, json_schema
 from .retrieval import ExampleIndex
 from .version import Example, PromptVersion
@@ -138,7 +139,18 @@ class Renderer:
         last = _input_block(paper, self.prompt)
         if reask:
             last += f"(A previous answer was rejected: {reask})\n"
-        return self._prefix + retrieved + last + "Summary:"
+        if self.prompt.output.summary != "abstract":
+            return self._prefix + retrieved + last + "Summary:"
+        given = prompt_summary(paper.title, paper.abstract, self.prompt.output.summary_max_words)
+        return self._prefix + retrieved + last + f"Summary: {given}\n"
+
+    def summary(self, paper: Paper) -> str | None:
+        """The paper's summary when the version takes it from the abstract (output.summary =
+        "abstract"; the prompt then ends with its sentence and the model writes only the labels).
+        None when the model writes the summary."""
+        if self.prompt.output.summary != "abstract":
+            return None
+        return extract_summary(paper.title, paper.abstract, self.prompt.output.summary_max_words)
 
     def chat_messages(self, paper: Paper) -> list[dict[str, str]]:
         """System instructions with definitions, examples as earlier turns, then the paper."""

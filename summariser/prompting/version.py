@@ -50,6 +50,9 @@ class OutputSpec(BaseModel):
     """What a valid answer looks like: its wire format and the summary's limits."""
 
     format: Literal["lines", "json"]
+    # Who writes the summary: the model, or "abstract": the abstract's contribution sentence
+    # (prompting/extract.py), written into the prompt so the model only gives the labels.
+    summary: Literal["model", "abstract"] = "model"
     summary_max_words: int = 35
     # With a grammar, the longest "word" of the summary: without a limit a small model can glue
     # words together to stay under summary_max_words and run out of tokens instead.
@@ -173,6 +176,8 @@ class PromptVersion(BaseModel):
             raise ValueError("every worked example needs a summary")
         if self.retrieval and self.retrieval.k and self.retrieval.example_summaries and any(not ex.summary for ex in self.pool):
             raise ValueError("pool papers are shown with their summaries (k > 0): every one needs a summary")
+        if self.output.summary == "abstract" and not lines_completion:
+            raise ValueError("output.summary = 'abstract' needs api = 'completion' and output format 'lines'")
         if self.retrieval and not self.retrieval.example_summaries and not lines_completion:
             raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         declared = self.meta.requires

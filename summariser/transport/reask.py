@@ -39,7 +39,7 @@ def ask(client: ModelClient, renderer: Renderer, request: Request, paper: Paper,
         usage = usage + completion.usage
         text = completion.text
         try:
-            answer = validate_answer(text, renderer.prompt)
+            answer = validate_answer(text, renderer.prompt, renderer.summary(paper))
         except AnswerError as exc:
             reason = str(exc)
             current = renderer.reask(request, paper, text, reason)
