@@ -19,7 +19,9 @@ Between `<!-- bench:begin TITLE -->` and `<!-- bench:end -->` goes the benchmark
 title starts with TITLE, from the newest benchmarks/results/*.json (`benchmarks/bench.py --json`).
 Between `<!-- labelling:begin -->` and `<!-- labelling:end -->` go the labelling results of
 evals/results/labelling/: simulated labelling sessions (benchmarks/labelling.py) and learning
-versions' cross-validated evals.
+versions' cross-validated evals. Between `<!-- summaries:begin FILE -->` and
+`<!-- summaries:end -->` goes the summary table of the eval result FILE (a path from the project
+folder): each version and baseline with its intervals, and each version against the titles.
 
     python docs/render.py           # rewrite the docs in place
     python docs/render.py --check   # exit 1 if a doc would change (CI), 0 if none would
@@ -43,6 +45,7 @@ BLOCK = re.compile(r"(?P<begin><!-- evals:begin(?P<names>[^>]*?)-->)(?P<body>.*?
 Json = dict[str, Any]
 BENCH = re.compile(r"(?P<begin><!-- bench:begin (?P<title>[^>]*?) -->)(?P<body>.*?)(?P<end><!-- bench:end -->)", re.S)
 LABELLING = re.compile(r"(?P<begin><!-- labelling:begin -->)(?P<body>.*?)(?P<end><!-- labelling:end -->)", re.S)
+SUMMARIES = re.compile(r"(?P<begin><!-- summaries:begin (?P<file>[^>]*?) -->)(?P<body>.*?)(?P<end><!-- summaries:end -->)", re.S)
 REQUIRED = ("prompt", "fields", "summary", "cost")  # what a table row reads of each version
 
 
@@ -220,6 +223,35 @@ def labelling_tables(directory: Path, doc_dir: Path) -> str:
     return "\n".join(out).rstrip()
 
 
+def _ci_cell(value: float | None, ci: list[float] | None) -> str:
+    return "-" if value is None else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def summaries_table(path: Path, doc_dir: Path) -> str:
+    """The summaries of one eval result: ROUGE and faithfulness with their 95% intervals for each
+    version and the model-free baselines, then each version minus the title, paper by paper."""
+    if not path.is_file():
+        return f"No committed result {path.name} yet."
+    report = json.loads(path.read_text(encoding="utf-8"))
+    link = Path(os.path.relpath(path, doc_dir)).as_posix()
+    rows = [(f"`{v['prompt']}`", v["summary"]) for v in report["versions"]]
+    rows += [(f"baseline: {name}", m) for name, m in report["baselines"]["summaries"].items()]
+    out = [f"*{report['n_papers']} papers, {report['date']}, {report['model']}, [{path.name}]({link}):*", "",
+           "| summaries | ROUGE-1 | ROUGE-2 | ROUGE-L | faithful | words (mean) |", "|---|---|---|---|---|---|"]
+    for label, m in rows:
+        f = m.get("faithfulness") or {}
+        cells = [_ci_cell(m[k], m.get(k + "_ci")) for k in ("rouge1", "rouge2", "rougeL")]
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {_ci_cell(f.get('share'), f.get('share_ci'))} | {m['words_mean']:.1f} |")
+    out.append("")
+    for v in report["versions"]:
+        c = v.get("summary_vs_title") or {}
+        tests = [f"{name} {t['difference']:+.3f} [{t['difference_ci'][0]:+.3f}, {t['difference_ci'][1]:+.3f}] (p = {t['p_value']:.3f})"
+                 for name, t in (("ROUGE-1", c.get("rouge1")), ("ROUGE-2", c.get("rouge2"))) if t]
+        if tests:
+            out.append(f"- `{v['prompt']}` minus the title, paper by paper (paired bootstrap): " + "; ".join(tests))
+    return "\n".join(out).rstrip()
+
+
 def bench_table(directory: Path, title: str, doc_dir: Path) -> str:
     """The table whose title starts with `title`, from the newest benchmark result that has it
     (`benchmarks/bench.py --json`, committed as benchmarks/results/<date>-*.json)."""
@@ -247,6 +279,7 @@ def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir:
         bench, labelling = root / "benchmarks" / "results", root / "evals" / "results" / "labelling"
         text = BENCH.sub(lambda m: f"{m.group('begin')}\n{bench_table(bench, m.group('title'), doc_dir)}\n{m.group('end')}", text)
         text = LABELLING.sub(lambda m: f"{m.group('begin')}\n{labelling_tables(labelling, doc_dir)}\n{m.group('end')}", text)
+        text = SUMMARIES.sub(lambda m: f"{m.group('begin')}\n{summaries_table(root / m.group('file'), doc_dir)}\n{m.group('end')}", text)
     return text
 
 
