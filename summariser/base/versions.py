@@ -25,6 +25,8 @@ RETRIEVAL_VERSION = "tfidf-1"
 VOTES_VERSION = "votes-2"
 # The classifier's fit (regularisation, weighting, smoothing): labels/classifier.py.
 CLASSIFIER_VERSION = "logreg-c10-balanced-1"
+# The summary a version with summary = "abstract" takes from the abstract: prompting/extract.py.
+EXTRACT_VERSION = "contribution-sentence-1"
 # How a learning version (vote_weight = "auto") chooses its settings: labels/tuning.py.
 TUNING_VERSION = "cv5-kappa-1"
 # Words of each abstract embedded after the title, unless a version's [retrieval] sets

@@ -77,13 +77,13 @@ def prompts_diff(a: str, b: str, prompts_dir: Path | None) -> None:
 
 @prompts.command("new")
 @click.argument("name")
-@click.option("--from", "source", required=True, metavar="VERSION", help="The version to copy (e.g. fewshot-v8).")
+@click.option("--from", "source", required=True, metavar="VERSION", help="The version to copy (e.g. fewshot-v9).")
 @click.option("--edit/--no-edit", default=None, help="Open the draft in $EDITOR and check it on save. Default: when run in a terminal.")
 @prompts_dir_option
 def prompts_new(name: str, source: str, edit: bool | None, prompts_dir: Path | None) -> None:
     """Make NAME, a draft copy of VERSION to edit: its label fields and their values (each with a
     definition), its instructions and worked examples. A draft copied from a version with a
-    classifier (fewshot-v8) learns its labels from pools/NAME.jsonl, the papers you label with
+    classifier (fewshot-v8, fewshot-v9) learns its labels from pools/NAME.jsonl, the papers you label with
     `summariser label`; how much the classifier counts is chosen on those labels. The draft is
     written to --prompts-dir (default ./prompts), is usable at once, and every row it makes is
     marked draft until `summariser prompts release NAME`."""
@@ -99,7 +99,7 @@ def prompts_new(name: str, source: str, edit: bool | None, prompts_dir: Path | N
         fail(str(exc))
     click.echo(f"wrote {path}" + (f" (labels learn from {directory / 'pools' / (name + '.jsonl')})" if learns else ""))
     if not learns:
-        click.echo(f"note: {source} has no classifier, so {name}'s labels will not learn from labelled papers; copy fewshot-v8 for that")
+        click.echo(f"note: {source} has no classifier, so {name}'s labels will not learn from labelled papers; copy fewshot-v9 for that")
     if edit if edit is not None else sys.stdin.isatty():
         _edit_until_valid(path)
     click.echo(f"next: edit {path}, check it with `summariser prompts check {name}`, then `summariser label DUMP --prompt {name}`")

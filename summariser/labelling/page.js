@@ -150,7 +150,7 @@ function showPaper(paper) {
     $("review-note").textContent = "The model's answer is selected" +
       (least.length ? ` (lowest confidence ${Math.min(...least).toFixed(2)})` : "") +
       ": Enter confirms it, a key changes a field.";
-    $("model-summary").textContent = `Model's summary: ${model.summary || ""}`;
+    $("model-summary").textContent = `The run's summary: ${model.summary || ""}`;
   }
   state.suggestion = null;
   renderFields();

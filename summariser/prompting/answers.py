@@ -51,8 +51,9 @@ def line_key(field_name: str) -> str:
     return field_name.replace("_", " ").capitalize()
 
 
-def parse_lines(text: str, prompt: PromptVersion) -> dict[str, str]:
-    """Read "<summary>\\nTopic: x\\nContribution: y" into a dict (first line is the summary)."""
+def parse_lines(text: str, prompt: PromptVersion, summary_given: bool = False) -> dict[str, str]:
+    """Read "<summary>\\nTopic: x\\nContribution: y" into a dict (first line is the summary).
+    summary_given: the prompt gave the summary, so any text before the label lines is ignored."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         raise AnswerError("the answer is empty")
@@ -65,6 +66,8 @@ def parse_lines(text: str, prompt: PromptVersion) -> dict[str, str]:
             data.setdefault(keys[m.group(1).strip().casefold()], m.group(2).strip().strip(".").casefold())
         elif not data:
             before_fields.append(line)
+    if summary_given:
+        before_fields = []
     if len(before_fields) > 1:
         raise AnswerError("the summary must be a single line, followed by one line per label field")
     data["summary"] = before_fields[0] if before_fields else ""
@@ -92,9 +95,9 @@ def validate_answer(text: str, prompt: PromptVersion, summary: str | None = None
     """Parse and validate the model's text; raise AnswerError with a readable reason otherwise.
     summary: the summary the prompt already gave (output.summary = "abstract"), so the text holds
     only the label lines."""
-    data = parse_lines(text, prompt) if prompt.output.format == "lines" else parse_json(text)
+    data = parse_lines(text, prompt, summary is not None) if prompt.output.format == "lines" else parse_json(text)
     if summary is not None:
-        data["summary"] = summary  # the label lines are what counts; text before them is ignored
+        data["summary"] = summary
     try:
         checked = answer_model(prompt).model_validate(data)
     except ValidationError as exc:

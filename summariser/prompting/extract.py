@@ -3,50 +3,73 @@
 Abstracts mostly open with background and motivation; the sentence that carries the
 contribution ("we propose ...", "this paper studies ...") is the one a reader would quote. It is
 picked by that cue and by how many of the title's words it shares, its subject dropped
-("In this paper, we propose X" reads "Proposes X"), and it is cut to the version's word limit at
-a clause boundary where one is close. Taken from the abstract, it cannot state a number or a name
-the abstract does not have, which a small model's own summary does.
-
-Chosen on the tuning half of the seed gold set (evals/split.json): there the sentence scored
-ROUGE-1 0.37 and ROUGE-2 0.14 against the hand-written summaries, the title 0.29 and 0.12, the
-embedded model's own summaries (fewshot-v8) 0.31 and 0.09. docs/summaries.md has the details.
+("In this paper, we propose X" reads "Proposes X"), put after the title where it does not name
+the title's subject, and cut to the version's word limit at a clause boundary where one is
+close. Taken from the abstract, it cannot state a number or a name the abstract does not have,
+which a small model's own summary does. How it was chosen: docs/summaries.md. A change here that
+changes a summary needs a new base.versions.EXTRACT_VERSION (part of such versions' hash).
 """
 
 from __future__ import annotations
 
 import re
 
-_VERBS = (
-    "propose|introduce|present|develop|show|find|demonstrate|release|study|investigate|analy[sz]e|argue|provide|"
-    "design|describe|offer|establish|prove|derive|construct|build|explore|examine|evaluate|report|curate|create|"
-    "formulate|leverage|train|extend"
+# What a contribution sentence does ("we propose", "this paper studies"), in any tense.
+_CUE_VERBS = (
+    r"propos|introduc|present|develop|show|find|found|demonstrat|releas|stud(?:y|ie)|investigat|analy[sz]|argu|provid|"
+    r"design|describ|offer|establish|prov|deriv|construct|buil[dt]|explor|examin|evaluat|report|curat|creat|"
+    r"formulat|leverag|train|extend"
 )
-# A sentence that says what the paper does: its subject, then within a few words one of the verbs.
-_CUE = re.compile(rf"\b(we|this paper|this work|our|this study|this article|here)\b.{{0,40}}\b({_VERBS})", re.I)
-# A sentence ends at . ! or ? followed by a space and a capital ("1.1B", "e.g. the" do not end one).
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-_SUBJECT = re.compile(
-    # A lead-in before the subject goes with it: "First, we ...", "To address this, we ...".
+_CUE = re.compile(rf"\b(we|this paper|this work|our|this study|this article|here)\b.{{0,40}}\b(?:{_CUE_VERBS})(?:e|es|ed|s|ing)?\b", re.I)
+# Sentences about code, hopes or future work are not the contribution, whatever their verbs.
+_NOT_CONTRIBUTION = re.compile(r"\b(available|github|https?://|we hope|we believe|we expect|future work)\b", re.I)
+# Base forms that can stand without "we" in the third person ("we propose" -> "Proposes").
+_VERBS = set(
+    "propose introduce present develop show find demonstrate release study investigate analyze analyse argue provide "
+    "design describe offer establish prove derive construct build explore examine evaluate report curate create "
+    "formulate leverage train extend collect use apply compare identify measure observe obtain perform achieve conduct "
+    "benchmark fine-tune pre-train test validate quantify characterize characterise discuss explain highlight outline "
+    "reveal suggest address tackle solve learn adapt combine implement assess compile annotate replicate review survey "
+    "summarize summarise contribute focus consider simulate generate estimate predict detect improve reduce enable "
+    "exploit incorporate integrate employ utilize utilise discover uncover advocate recommend define formalize "
+    "formalise revisit rethink verify confirm unify generalize generalise augment align distill prune quantize "
+    "compress scale assemble gather crowdsource outperform conclude".split()
+)
+# A later verb that may go into the third person without its "we": rarely a noun after "and".
+_LATER_VERBS = "find show propose introduce present demonstrate develop evaluate argue provide observe obtain identify extend apply compare conclude reveal discuss explore investigate examine establish prove derive outperform achieve improve release".split()
+_LEAD_IN = (
     r"^(?:(?:first|second|third|finally|specifically|in particular|additionally|moreover|furthermore|to this end|"
     r"therefore|thus|hence|instead|overall),\s+)?"
-    r"(?:(?:to|in order to) [^,]{3,120},\s+)?"
+    r"(?:(?:to|in order to) [^,]{3,120},\s+)?"  # the purpose restates the background
     r"(?:(?:in|with) (?:this|our|the present) (?:paper|work|study|article),?\s+|here,?\s+)?"
-    r"(we|this (?:paper|work|study|article))\s+(?:(?:also|further|then|first|now|here)\s+)?([a-z]+)\b",
+)
+_SUBJECT = re.compile(
+    _LEAD_IN + r"(we|this (?:paper|work|study|article))\s+"
+    r"(?:(also|further|furthermore|then|first|now|here|thus|therefore|hence|additionally|finally|instead|[a-z]+ly)\s+)?"
+    r"([a-z]+(?:-[a-z]+)?)\b",
     re.I,
 )
-# Verbs that need their subject: "we are", "this paper is", "we can".
-_AUXILIARIES = set("is are was were be been has have had do does did can could will would may might must shall should not".split())
+_LATER = re.compile(rf"\b(and|and then|and also|and we|and we also|and we then)\s+({'|'.join(_LATER_VERBS)})\b")
+# A sentence ends at . ! or ? before a capital, possibly after an opening quote or bracket.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“'(\[]?[A-ZÀ-ÖØ-Þ])")
+_ABBREVIATION = re.compile(r"\b(e\.g|i\.e|et al|vs|cf|fig|eq|sec|no)\.$", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 _FUNCTION_WORDS = set("a an the of for and or in on with to via by from is are as at its their our we do does how what why".split())
-# Under this share of the title's content words in the sentence, the title is its subject.
-_TITLE_SHARE = 0.5
-# A clause boundary to cut at, if it leaves at least this share of the word limit.
-_MIN_CLAUSE_SHARE = 0.6
+_TITLE_SHARE = 0.5  # under this share of the title's content words in the sentence, the title is its subject
+_MIN_SENTENCE_WORDS = 8  # after the title, at least this many of the sentence's words, else no title
+_MIN_CLAUSE_SHARE = 0.6  # a clause boundary to cut at, if it leaves at least this share of the words
 
 
 def sentences(text: str) -> list[str]:
-    """The text's sentences, white space collapsed."""
-    return [s for s in (" ".join(part.split()) for part in _SENTENCE_END.split(text)) if s]
+    """The text's sentences, white space collapsed ("e.g. BERT" does not end one)."""
+    out: list[str] = []
+    for part in _SENTENCE_END.split(text):
+        part = " ".join(part.split())
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] += " " + part
+        elif part:
+            out.append(part)
+    return [s for s in out if s]
 
 
 def contribution_sentence(title: str, abstract: str) -> str:
@@ -60,7 +83,8 @@ def contribution_sentence(title: str, abstract: str) -> str:
 
     def score(sentence: str) -> float:
         shared = len(set(_WORD.findall(sentence.lower())) & title_words) / max(1, len(title_words))
-        return 2.0 * bool(_CUE.search(sentence)) + shared
+        cue = bool(_CUE.search(sentence)) and not _NOT_CONTRIBUTION.search(sentence)
+        return 2.0 * cue + shared
 
     return max(found, key=score)  # max keeps the first of equal scores
 
@@ -73,21 +97,32 @@ def _third_person(verb: str) -> str:
     return verb + "s"
 
 
+def _past_of_known(verb: str) -> bool:
+    """"developed", "studied", "proposed": the past tense of a verb that stands without "we"."""
+    return verb.endswith("ed") and any(v in _VERBS for v in (verb[:-2], verb[:-1], verb[:-3] + "y"))
+
+
 def drop_subject(sentence: str) -> str:
-    """"In this paper, we propose X" -> "Proposes X"; "This work studies X" -> "Studies X"; "To
-    address this, we design X" -> "Designs X" (the purpose is the background's); a sentence
-    without such a subject, or whose verb cannot simply stand without it ("we are", "this paper
-    is"), is kept as it is."""
+    """"In this paper, we propose X and find Y" -> "Proposes X and finds Y"; "This work studies X"
+    -> "Studies X"; "To address this, we design X" -> "Designs X" (the purpose restates the
+    background). A sentence without such a subject, or whose verb is not one this knows to stand
+    without it ("we are", "we need", "this paper is"), is kept as it is."""
     match = _SUBJECT.match(sentence)
     if not match:
         return sentence
-    verb = match.group(2)
-    if verb.lower() in _AUXILIARIES or len(verb) < 3:
+    subject, adverb, verb = match.group(1).lower(), (match.group(2) or "").lower(), match.group(3)
+    low = verb.lower()
+    if subject == "we" and low in _VERBS:
+        verb = _third_person(low)
+    elif not (_past_of_known(low) or (subject != "we" and any(_third_person(v) == low for v in _VERBS))):
         return sentence
-    if match.group(1).lower() == "we" and not verb.endswith("ed"):
-        verb = _third_person(verb.lower())
-    rest = verb + sentence[match.end() :]
-    return rest[0].upper() + rest[1:]
+    rest = sentence[match.end() :]
+    if subject == "we":  # "... and find that" -> "... and finds that", "and we propose" -> "and proposes"
+        rest = _LATER.sub(lambda m: f"{m.group(1).replace(' we', '')} {_third_person(m.group(2))}", rest)
+    # "We critically examine" -> "Critically examines"; connectives ("also", "thus") go.
+    keep = adverb.endswith("ly") and adverb not in ("only", "finally", "additionally")
+    out = (f"{adverb} " if keep else "") + verb + rest
+    return out[0].upper() + out[1:]
 
 
 def cut_words(sentence: str, max_words: int) -> str:
@@ -109,15 +144,17 @@ def title_share(title: str, sentence: str) -> float:
     return len(wanted & set(_WORD.findall(sentence.lower()))) / max(1, len(wanted))
 
 
-def with_subject(title: str, sentence: str) -> str:
-    """The sentence, after the title where it names under half of what the title names: "Proposes
-    our method to merge ResNet and ViT models" says nothing without the method's name."""
-    if title_share(title, sentence) >= _TITLE_SHARE:
-        return sentence
-    title = " ".join(title.split())
+def with_subject(title: str, sentence: str, max_words: int) -> str:
+    """The sentence cut to max_words, after the title where it names under half of what the
+    title names ("Demonstrates our method to merge ResNet and ViT models" says nothing without
+    the method's name) and the title leaves room for enough of it."""
+    title = " ".join(title.split()).rstrip(":;,-– ")
+    room = max_words - len(title.split())
+    if not title or title_share(title, sentence) >= _TITLE_SHARE or room < _MIN_SENTENCE_WORDS:
+        return cut_words(sentence, max_words)
     # A colon starts a sentence (so the verb after it is not taken for a name); a title that
     # ends a sentence itself needs none.
-    return f"{title} {sentence}" if title.endswith((".", "?", "!")) else f"{title}: {sentence}"
+    return f"{title}{' ' if title.endswith(('.', '?', '!')) else ': '}{cut_words(sentence, room)}"
 
 
 def prompt_summary(title: str, abstract: str, max_words: int) -> str:
@@ -130,5 +167,5 @@ def prompt_summary(title: str, abstract: str, max_words: int) -> str:
 def extract_summary(title: str, abstract: str, max_words: int) -> str:
     """The summary of a version with summary = "abstract", as the reader gets it: the
     contribution sentence, its subject dropped, after the title where it does not name the
-    paper's subject, cut to max_words words."""
-    return cut_words(with_subject(title, drop_subject(contribution_sentence(title, abstract))), max_words)
+    paper's subject, at most max_words words."""
+    return with_subject(title, drop_subject(contribution_sentence(title, abstract)), max_words)

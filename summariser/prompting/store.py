@@ -126,6 +126,10 @@ def load_prompt(version: str = DEFAULT_VERSION, directory: Path | None = None, e
         prompt.sha256 = prompt.request_sha256 = _with_pool(sha, pool_bytes or b"", prompt.retrieval, embedding)
         if prompt.retrieval.learns and not prompt.retrieval.k:  # no request shows the pool
             prompt.request_sha256 = _with_pool(sha, None, prompt.retrieval, embedding)
+    if prompt.output.summary == "abstract":  # its summaries come from code: that code is part of it
+        prompt.sha256, prompt.request_sha256 = (
+            hashlib.sha256(f"{h}\n{versions.EXTRACT_VERSION}".encode()).hexdigest() for h in (prompt.sha256, prompt.request_sha256)
+        )
     prompt.draft = read_lock(path.parent).get(prompt.version) != prompt.sha256
     return prompt
 

@@ -178,6 +178,9 @@ class PromptVersion(BaseModel):
             raise ValueError("pool papers are shown with their summaries (k > 0): every one needs a summary")
         if self.output.summary == "abstract" and not lines_completion:
             raise ValueError("output.summary = 'abstract' needs api = 'completion' and output format 'lines'")
+        if self.output.summary == "abstract" and self.retrieval and self.retrieval.k and self.retrieval.example_summaries:
+            # Retrieved examples would show their hand-written summaries, unlike the paper's.
+            raise ValueError("output.summary = 'abstract' shows retrieved examples without summaries: set retrieval.example_summaries = false")
         if self.retrieval and not self.retrieval.example_summaries and not lines_completion:
             raise ValueError("retrieval.example_summaries = false needs api = 'completion' and output format 'lines'")
         declared = self.meta.requires
