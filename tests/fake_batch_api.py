@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
-from .fake_server import completion_body
+from .fake_server import Loopback, completion_body
 
 GOOD_LINES = " Paper {n} reads sentences with a parser.\nTopic: language\nContribution: method"
 INVALID = " A summary of this paper.\nTopic: astrology\nContribution: method"
@@ -34,7 +34,7 @@ def good_answer(body: dict) -> str:
     return GOOD_LINES.format(n=found[-1] if found else "x")
 
 
-class FakeBatchAPI:
+class FakeBatchAPI(Loopback):
     """Serves the Files and Batches API from a folder; the test drives each batch's status."""
 
     def __init__(self, folder: Path, answer: Callable[[dict], str] = good_answer) -> None:
@@ -49,18 +49,11 @@ class FakeBatchAPI:
         self.hold, self.held, self.release = threading.Event(), threading.Event(), threading.Event()
         self._lock = threading.Lock()
         self._ids = 0
-        self._httpd = _server(self)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self) -> "FakeBatchAPI":
-        self._thread.start()
-        return self
+        self._listen(_server(self))
 
     def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self.release.set()  # a request held mid-call must not keep shutdown waiting
+        super().__exit__(*exc)
 
     def _id(self, prefix: str) -> str:
         with self._lock:

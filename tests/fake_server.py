@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Self
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -54,7 +54,24 @@ def completion_with_alternatives(pieces: list[str], tops: dict[int, dict[str, fl
     return {"choices": [{"index": 0, "text": "".join(pieces), "logprobs": logprobs}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
 
 
-class FakeServer:
+class Loopback:
+    """A server on a free loopback port, served from a daemon thread inside a `with` block."""
+
+    def _listen(self, httpd: ThreadingHTTPServer) -> None:
+        self._httpd = httpd
+        self.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class FakeServer(Loopback):
     """Serves replies in order (the last one repeats), or asks responder(body) for each;
     records each request's JSON body."""
 
@@ -114,17 +131,7 @@ class FakeServer:
                 pass  # a client that gave up on a hung answer: expected here, not worth a traceback
 
         lock = threading.Lock()
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self) -> "FakeServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._listen(Server(("127.0.0.1", 0), Handler))
 
 
 def paper_number(body: dict) -> int:

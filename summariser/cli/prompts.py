@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
 from ..base.errors import PromptError
-from pathlib import Path
-
 from .common import fail, prompts_dir_option
 
 
-@click.group()
+class _PromptsGroup(click.Group):
+    """A version that cannot be read or written ends any `prompts` command with one line (exit 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PromptError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=_PromptsGroup)
 def prompts() -> None:
     """List, show and compare prompt versions; make a draft of your own, check it, release it."""
 
@@ -51,11 +62,8 @@ def prompts_show(version: str, prompts_dir: Path | None) -> None:
     """Print a prompt version's file."""
     from ..prompting.store import load_prompt, resolve_path
 
-    try:
-        path = resolve_path(version, prompts_dir)
-        prompt = load_prompt(version, prompts_dir)
-    except PromptError as exc:
-        fail(str(exc))
+    path = resolve_path(version, prompts_dir)
+    prompt = load_prompt(version, prompts_dir)
     covers = " (of the file above [meta], its pool and retrieval settings)" if prompt.retrieval else " (of the file above [meta])"
     click.echo(f"# {path} sha256={prompt.sha256}{covers}")
     click.echo(path.read_text(), nl=False)
@@ -69,10 +77,7 @@ def prompts_diff(a: str, b: str, prompts_dir: Path | None) -> None:
     """Unified diff between two prompt versions."""
     from ..prompting.store import diff_prompts
 
-    try:
-        click.echo(diff_prompts(a, b, prompts_dir) or "(identical)", nl=False)
-    except PromptError as exc:
-        fail(str(exc))
+    click.echo(diff_prompts(a, b, prompts_dir) or "(identical)", nl=False)
 
 
 @prompts.command("new")
@@ -93,10 +98,7 @@ def prompts_new(name: str, source: str, edit: bool | None, prompts_dir: Path | N
     from ..prompting.store import user_dir
 
     directory = user_dir(prompts_dir) or Path("prompts")
-    try:
-        path, learns = new_draft(name, source, directory)
-    except PromptError as exc:
-        fail(str(exc))
+    path, learns = new_draft(name, source, directory)
     click.echo(f"wrote {path}" + (f" (labels learn from {directory / 'pools' / (name + '.jsonl')})" if learns else ""))
     if not learns:
         click.echo(f"note: {source} has no classifier, so {name}'s labels will not learn from labelled papers; copy fewshot-v9 for that")
@@ -128,10 +130,7 @@ def prompts_check(version: str, prompts_dir: Path | None) -> None:
     """Check that a version's file (and its labelled file) load, and say what it is."""
     from ..prompting.store import load_prompt
 
-    try:
-        p = load_prompt(version, prompts_dir)
-    except PromptError as exc:
-        fail(str(exc))
+    p = load_prompt(version, prompts_dir)
     fields = "; ".join(f"{f.name}: {', '.join(f.values)}" for f in p.fields)
     state = "draft" if p.draft else "released"
     pool = f", {len(p.pool)} labelled papers" if p.retrieval else ""
@@ -148,8 +147,5 @@ def prompts_release(name: str, prompts_dir: Path | None) -> None:
     from ..prompting.drafts import release
     from ..prompting.store import user_dir
 
-    try:
-        sha = release(name, user_dir(prompts_dir) or Path("prompts"))
-    except PromptError as exc:
-        fail(str(exc))
+    sha = release(name, user_dir(prompts_dir) or Path("prompts"))
     click.echo(f"released {name} {sha[:12]}")
