@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from summariser.evaluation.faithfulness import source_text
-from summariser.evaluation.gold import load_gold
-from summariser.evaluation.summaries import score_summaries, summarise_scores
+from summariser.evaluation.gold import half_of, load_gold
+from summariser.evaluation.summaries import summary_metrics
 from summariser.prompting import extract
 from summariser.records import Paper, read_dump
 
@@ -40,7 +40,7 @@ def _picked(p: Paper) -> str:
 def _then_next(p: Paper) -> str:
     found, chosen = extract.sentences(p.abstract), extract.contribution_sentence(p.title, p.abstract)
     after = found[found.index(chosen) + 1] if chosen in found and found.index(chosen) + 1 < len(found) else ""
-    return extract.cut_words(f"{_picked(p)} {extract.drop_subject(after)}".strip(), 35)
+    return extract.cut_words(f"{extract.drop_subject(chosen)} {extract.drop_subject(after)}".strip(), 35)
 
 
 VARIANTS: dict[str, Callable[[Paper], str]] = {
@@ -60,15 +60,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="Also write the table here (rendered into docs/summaries.md).")
     args = parser.parse_args()
-    tuning = set(json.loads((ROOT / "evals" / "split.json").read_text())["tuning"])
     gold = load_gold(str(ROOT / "evals" / "gold.jsonl")).by_paper()
-    papers = [p for p in read_dump(str(ROOT / "examples" / "papers-dump.txt")).papers if p.id in tuning]
+    papers = half_of(read_dump(str(ROOT / "examples" / "papers-dump.txt")).papers, "tuning")
     refs = [[g.summary for g in gold[p.id].values() if g.summary] for p in papers]
     sources, ids = [source_text(p.title, p.abstract) for p in papers], [p.id for p in papers]
     rows = []
     for name, make in VARIANTS.items():
         preds = [make(p) for p in papers]
-        m = summarise_scores(preds, score_summaries(preds, refs, sources), ids)
+        m = summary_metrics(preds, refs, sources, ids)
         share = m.faithfulness.share if m.faithfulness else None
         rows.append([name, m.rouge1, m.rouge2, m.rougeL, share, m.words_mean])
     header = ["summary taken as", "ROUGE-1", "ROUGE-2", "ROUGE-L", "faithful", "words (mean)"]

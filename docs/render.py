@@ -133,7 +133,7 @@ def _cost(cost: Json) -> str:
 
 def _run(result: Result, doc_dir: Path) -> str:
     report = result.report
-    link = Path(os.path.relpath(result.path, doc_dir)).as_posix()
+    link = _link(result.path, doc_dir)
     return f"{report.get('date', '?')}, {report.get('model', '?')}, {report.get('n_papers', '?')} papers, [{result.path.name}]({link})"
 
 
@@ -199,7 +199,7 @@ def labelling_tables(directory: Path, doc_dir: Path) -> str:
         return "No committed results yet."
     out: list[str] = []
     if sims:
-        link = Path(os.path.relpath(sims[-1], doc_dir)).as_posix()
+        link = _link(sims[-1], doc_dir)
         for run in json.loads(sims[-1].read_text(encoding="utf-8")):
             for name, c in run["fields"].items():
                 out += [f"**`{run['version']}`, {name}** ({c['papers']} papers; the model alone: kappa {c['model_alone']:.3f}; "
@@ -210,7 +210,7 @@ def labelling_tables(directory: Path, doc_dir: Path) -> str:
                 out.append("")
     for path in evals:
         report = json.loads(path.read_text(encoding="utf-8"))
-        link = Path(os.path.relpath(path, doc_dir)).as_posix()
+        link = _link(path, doc_dir)
         for v in report["versions"]:
             for name, m in v["fields"].items():
                 ci = m.get("kappa_ci")
@@ -233,7 +233,7 @@ def summaries_table(path: Path, doc_dir: Path) -> str:
     if not path.is_file():
         return f"No committed result {path.name} yet."
     report = json.loads(path.read_text(encoding="utf-8"))
-    link = Path(os.path.relpath(path, doc_dir)).as_posix()
+    link = _link(path, doc_dir)
     rows = [(f"`{v['prompt']}`", v["summary"]) for v in report["versions"]]
     rows += [(f"baseline: {name}", m) for name, m in report["baselines"]["summaries"].items()]
     out = [f"*{report['n_papers']} papers, {report['date']}, {report['model']}, [{path.name}]({link}):*", "",
@@ -259,7 +259,7 @@ def bench_table(directory: Path, title: str, doc_dir: Path) -> str:
         result = json.loads(path.read_text(encoding="utf-8"))
         for t in result["tables"]:
             if t["title"].startswith(title):
-                link = Path(os.path.relpath(path, doc_dir)).as_posix()
+                link = _link(path, doc_dir)
                 cells = [[f"{c:,.2f}" if isinstance(c, float) else str(c) for c in row] for row in t["rows"]]
                 lines = [f"*{t['title']}* ({result['date']}, {result['machine']}, [{path.name}]({link})):", "",
                          "| " + " | ".join(t["header"]) + " |", "|" + "---|" * len(t["header"])]
@@ -267,19 +267,24 @@ def bench_table(directory: Path, title: str, doc_dir: Path) -> str:
     return f"No committed benchmark result has a table {title!r} yet."
 
 
+def _link(path: Path, doc_dir: Path) -> str:
+    """A Markdown link target to path from a doc in doc_dir."""
+    return Path(os.path.relpath(path, doc_dir)).as_posix()
+
+
+def _fill(pattern: re.Pattern[str], text: str, body: Any) -> str:
+    """Every block of pattern in text, its body replaced by body(match)."""
+    return pattern.sub(lambda m: f"{m.group('begin')}\n{body(m)}\n{m.group('end')}", text)
+
+
 def render(text: str, results: dict[str, Result], lock: dict[str, str], doc_dir: Path, root: Path | None = None) -> str:
     """The doc's text with every marked block filled in."""
-
-    def fill(match: re.Match[str]) -> str:
-        names = match.group("names").split()
-        return f"{match.group('begin')}\n{table(results, names, lock, doc_dir)}\n{match.group('end')}"
-
-    text = BLOCK.sub(fill, text)
+    text = _fill(BLOCK, text, lambda m: table(results, m.group("names").split(), lock, doc_dir))
     if root is not None:
         bench, labelling = root / "benchmarks" / "results", root / "evals" / "results" / "labelling"
-        text = BENCH.sub(lambda m: f"{m.group('begin')}\n{bench_table(bench, m.group('title'), doc_dir)}\n{m.group('end')}", text)
-        text = LABELLING.sub(lambda m: f"{m.group('begin')}\n{labelling_tables(labelling, doc_dir)}\n{m.group('end')}", text)
-        text = SUMMARIES.sub(lambda m: f"{m.group('begin')}\n{summaries_table(root / m.group('file'), doc_dir)}\n{m.group('end')}", text)
+        text = _fill(BENCH, text, lambda m: bench_table(bench, m.group("title"), doc_dir))
+        text = _fill(LABELLING, text, lambda m: labelling_tables(labelling, doc_dir))
+        text = _fill(SUMMARIES, text, lambda m: summaries_table(root / m.group("file"), doc_dir))
     return text
 
 

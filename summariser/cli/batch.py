@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from ..flow.batch.models import MAX_BYTES, MAX_REQUESTS
 from ..records import FORMATS
 from .common import cache_dir_option, client_for, constrain_option, embedder_for, endpoint_options, fail, open_cache, os_message, prompt_option_help
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from ..flow.calls import VersionRun
     from ..records import Dump
 
-# The Batch API's limits on one request file (flow/batch/models.py).
-MAX_REQUESTS, MAX_BYTES = 50_000, 200_000_000
 DEFAULT_DIR = Path("summariser-batch")
 folder_argument = click.argument("folder", metavar="DIR", required=False, default=str(DEFAULT_DIR), type=click.Path(file_okay=False, path_type=Path))
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format. Default: detected from the extension or content.")

@@ -136,7 +136,7 @@ def _open(
     from ..flow.progress import report_input
     from ..labelling.review import read_review
     from ..labelling.session import Session
-    from ..prompting.store import load_prompt, packaged_dir, read_lock, resolve_path
+    from ..prompting.store import load_prompt, packaged_dir, resolve_path
     from ..records import read_dump
 
     if not annotator or not all(c.isalnum() or c in "-_." for c in annotator):
@@ -146,8 +146,7 @@ def _open(
         if prompt.retrieval is None:
             raise InputError(f"{prompt.version} has no retrieval pool to add answers to: name the labelled file with -o FILE")
         where = resolve_path(version, prompts_dir).parent
-        released = where.resolve() == packaged_dir().resolve() or read_lock(where).get(prompt.version) == prompt.sha256
-        if released:  # answers added to its pool would change a released version
+        if where.resolve() == packaged_dir().resolve() or not prompt.draft:  # answers added to its pool would change a released version
             raise InputError(f"{prompt.version} is a released version: its pool stays as released. Name the labelled file with -o FILE, "
                              f"or make a version of your own to label for: summariser prompts new NAME --from {prompt.version}")
         output = where / prompt.retrieval.pool

@@ -27,7 +27,7 @@ class Learning(BaseModel):
     curves: dict[str, list[CurvePoint]]  # per field, agreement after n labels (random order)
 
 
-def held_out_rows(run: VersionRun, rows: list[Row], curves: bool = True) -> tuple[list[Row], Learning | None]:
+def held_out_rows(run: VersionRun, rows: list[Row]) -> tuple[list[Row], Learning | None]:
     """The rows with every labelled paper's labels cross-validated, and the learning curves;
     rows unchanged (and None) for a version that does not learn."""
     prompt, index = run.prompt, run.labeller.index
@@ -39,6 +39,7 @@ def held_out_rows(run: VersionRun, rows: list[Row], curves: bool = True) -> tupl
     position = {p.id: i for i, p in enumerate(papers)}
     out = {r.id: r.model_copy(deep=True) for r in rows}
     learnt: dict[str, list[CurvePoint]] = {}
+    sizes = curve_sizes(len(prompt.pool))
     for f in prompt.fields:
         values = list(f.values)
         y = [ex.labels[f.name] for ex in prompt.pool]
@@ -48,8 +49,7 @@ def held_out_rows(run: VersionRun, rows: list[Row], curves: bool = True) -> tupl
             row = out.get(pid)
             if row is not None and row.error is None:
                 row.labels[f.name], row.confidence[f.name] = labels[i], confidence[i]
-        sizes = curve_sizes(len(y))
-        if curves and sizes:
+        if sizes:
             learnt[f.name] = learning_curve(raw, y, values, model, sizes, repeats=REPEATS, spread=spread)
     held = sum(1 for r in rows if r.id in position and r.error is None)
     return [out[r.id] for r in rows], Learning(held_out=held, curves=learnt)

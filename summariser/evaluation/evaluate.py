@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Iterable
+from typing import Iterable
 
 from pydantic import BaseModel
 
@@ -14,7 +14,7 @@ from ..flow.cache import ResponseCache
 from ..flow.embedding_store import EmbeddingStore
 from ..flow.storage import default_cache_dir
 from ..flow.calls import VersionRun
-from ..flow.pipeline import embed_uncached, summarise, version_index
+from ..flow.pipeline import Track, embed_uncached, summarise, version_index
 from ..prompting.retrieval import ExampleIndex
 from ..prompting.version import PromptVersion
 from ..records import Paper
@@ -113,7 +113,10 @@ class EvalReport(BaseModel):
     comparisons: list[Comparison]
 
 
-def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: str, sources: dict[str, str]) -> VersionResult:
+def _version_result(
+    prompt: PromptVersion, rows: list[Row], gold: Gold, model: str, sources: dict[str, str], titles: dict[str, PaperSummary]
+) -> VersionResult:
+    """titles: each paper's title scored as its summary (the same for every version)."""
     ref = gold.reference()
     by_paper = gold.by_paper()
     fields = {}
@@ -130,7 +133,6 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
     refs = [[g.summary for g in by_paper[r.id].values() if g.summary] for r in rows]
     preds = [r.summary for r in rows]
     scores = score_summaries(preds, refs, [sources[r.id] for r in rows])
-    titles = score_summaries([r.title for r in rows], refs, [sources[r.id] for r in rows])
     ids = [r.id for r in rows]
     n = len(rows)
     return VersionResult(
@@ -149,7 +151,7 @@ def _version_result(prompt: PromptVersion, rows: list[Row], gold: Gold, model: s
         predictions={r.id: dict(r.labels) for r in rows},
         summaries={r.id: r.summary for r in rows},
         summary_scores=dict(zip(ids, scores)),
-        summary_vs_title=compare_summaries(ids, dict(zip(ids, titles)), dict(zip(ids, scores))),
+        summary_vs_title=compare_summaries(ids, titles, dict(zip(ids, scores))),
     )
 
 
@@ -215,19 +217,22 @@ def gold_distribution(gold: Gold) -> dict[str, dict[str, int]]:
 
 def _run_versions(
     matched: list[Paper], prompts: list[PromptVersion], indexes: list[ExampleIndex | None], gold: Gold, client: ModelClient,
-    cache: ResponseCache | None, concurrency: int, progress: Callable[[Iterable[Row], int, str], Iterable[Row]] | None,
+    cache: ResponseCache | None, concurrency: int, progress: Track | None,
 ) -> list[VersionResult]:
     for prompt, index in zip(prompts, indexes):  # so a missing embedded model stops the eval before any version runs
         embed_uncached(matched, VersionRun.make(prompt, client, cache, index))
     results = []
     sources = {p.id: source_text(p.title, p.abstract) for p in matched}
+    by_paper = gold.by_paper()
+    refs = [[g.summary for g in by_paper[p.id].values() if g.summary] for p in matched]
+    titles = dict(zip([p.id for p in matched], score_summaries([p.title for p in matched], refs, [sources[p.id] for p in matched])))
     for prompt, index in zip(prompts, indexes):
         rows: Iterable[Row] = summarise(matched, prompt, client, cache, concurrency=concurrency, index=index, track=progress)
         if progress:
             rows = progress(rows, len(matched), prompt.version)
         # A learning version's labelled papers are labelled with their fold left out (crossfit.py).
         held, learning = held_out_rows(VersionRun.make(prompt, client, cache, index), list(rows))
-        result = _version_result(prompt, held, gold, client.model, sources)
+        result = _version_result(prompt, held, gold, client.model, sources, titles)
         result.learning = learning
         results.append(result)
     return results
@@ -240,7 +245,7 @@ def evaluate(
     client: ModelClient,
     cache: ResponseCache | None = None,
     concurrency: int = 1,
-    progress: Callable[[Iterable[Row], int, str], Iterable[Row]] | None = None,
+    progress: Track | None = None,
     embedder: Engine | None = None,
 ) -> EvalReport:
     """Run each prompt version over the gold papers (through the normal pipeline and cache) and measure.

@@ -8,7 +8,7 @@ from typing import Callable
 from .crossfit import REPEATS
 from .evaluate import Comparison, EvalReport, VersionResult
 from .metrics import FieldMetrics
-from .summaries import SummaryMetrics
+from .summaries import PairedDifference, SummaryMetrics
 
 
 def _ci(m: FieldMetrics) -> str:
@@ -97,14 +97,17 @@ def _summary_text(report: EvalReport) -> list[str]:
     return out
 
 
+def _difference(t: PairedDifference) -> str:
+    return f"{t.difference:+.3f} [{t.difference_ci[0]:+.3f}, {t.difference_ci[1]:+.3f}]"
+
+
 def vs_title(v: VersionResult) -> str | None:
     """A version's summaries against the titles as summaries, paper by paper (paired bootstrap);
     None without reference summaries, or in older results."""
     c = v.summary_vs_title
     if c is None or c.rouge1 is None or c.rouge2 is None:
         return None
-    tests = [f"{name} {t.difference:+.3f} [{t.difference_ci[0]:+.3f}, {t.difference_ci[1]:+.3f}], p {_p(t.p_value)}"
-             for name, t in (("ROUGE-1", c.rouge1), ("ROUGE-2", c.rouge2))]
+    tests = [f"{name} {_difference(t)}, p {_p(t.p_value)}" for name, t in (("ROUGE-1", c.rouge1), ("ROUGE-2", c.rouge2))]
     return f"{v.prompt} minus the title, paper by paper (paired bootstrap): " + "; ".join(tests)
 
 
@@ -114,7 +117,7 @@ def _summary_tests(c: Comparison, p: Callable[[float], str]) -> tuple[list[str],
     if s is None:
         return None
     rows = [[name, str(t.n), f"{t.mean_a:.3f}", f"{t.mean_b:.3f}",
-             f"{t.difference:+.3f} [{t.difference_ci[0]:+.3f}, {t.difference_ci[1]:+.3f}]", p(t.p_value)]
+             _difference(t), p(t.p_value)]
             for name, t in (("ROUGE-1", s.rouge1), ("ROUGE-2", s.rouge2)) if t is not None]
     if (m := s.faithfulness) is not None:
         rows.append(["faithful", str(s.n_faithfulness), _r(s.faithful_a), _r(s.faithful_b),

@@ -23,9 +23,11 @@ class CachedAnswer(BaseModel):
 class ResponseCache:
     """A diskcache-backed store, safe for several processes sharing one directory."""
 
+    SIZE_LIMIT = 2**34  # bytes before diskcache culls
+
     def __init__(self, directory: Path | str | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_dir()
-        self._cache = open_private_cache(self.directory, size_limit=2**34)
+        self._cache = open_private_cache(self.directory, size_limit=self.SIZE_LIMIT)
 
     def get(self, key: str) -> CachedAnswer | None:
         """The cached answer for a request key, or None."""

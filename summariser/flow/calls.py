@@ -45,10 +45,16 @@ class VersionRun:
         renderer = Renderer(prompt, client.model, client.constrain, index)
         return cls(prompt, client, cache, renderer, Labeller(prompt, index))
 
+    def keyed(self, paper: Paper) -> tuple[Request, str, CachedAnswer | None]:
+        """The paper's request, its cache key, and what the cache holds for it, as stored (a
+        learning version's answer before its labels are decided); None: nothing, or no cache."""
+        request = self.renderer.request(paper)
+        key = request.cache_key()
+        return request, key, self.cache.get(key) if self.cache is not None else None
+
     def lookup(self, paper: Paper) -> tuple[Request, Row | None]:
         """The paper's request, and its row if the cache already answered that request."""
-        request = self.renderer.request(paper)
-        hit = self.cache.get(request.cache_key()) if self.cache is not None else None
+        request, _, hit = self.keyed(paper)
         if hit is None:
             return request, None
         answer = hit.answer if hit.distributions is None else self.labeller.vote(hit.answer, hit.distributions, paper)
@@ -57,9 +63,8 @@ class VersionRun:
         return request, row
 
     def cached_answer(self, paper: Paper) -> CachedAnswer | None:
-        """What the cache holds for the paper's request, as stored (a learning version's answer
-        before its labels are decided); None when it holds nothing, or without a cache."""
-        return self.cache.get(self.renderer.request(paper).cache_key()) if self.cache is not None else None
+        """What the cache holds for the paper's request (keyed)."""
+        return self.keyed(paper)[2]
 
     def row(self, paper: Paper, answer: Answer, usage: Usage) -> Row:
         """The row of a valid answer."""

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 class EmbeddingStore:
     """Vectors by text and embedding, from disk (directory) or memory (None), else from the engine."""
 
+    FOLDER = "embeddings"  # beside a response cache's files
+    # No culling: diskcache's default 1 GB limit would drop vectors of a big dump (about 4 GB a million).
+    SIZE_LIMIT = 2**40
+
     def __init__(self, directory: Path | None = None, engine: Engine | None = None, name: str | None = None) -> None:
         self.directory = directory
         self._engine = engine
@@ -46,7 +50,7 @@ class EmbeddingStore:
     @classmethod
     def beside(cls, cache_dir: Path, engine: "Engine | EndpointEmbedder | None" = None) -> "EmbeddingStore":
         """The store in a response cache's folder: the same privacy, the same `--cache-dir`."""
-        return cls(cache_dir / "embeddings", engine)
+        return cls(cache_dir / cls.FOLDER, engine)
 
     def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
         """One row per text, from the store where it is there, else from the engine: unit length
@@ -114,8 +118,7 @@ class EmbeddingStore:
     def _open(self) -> Any:
         if self._store is None and self.directory is not None:
             private_folder(self.directory.parent)  # a cache folder made for it is as private as the answers'
-            # No culling: diskcache's default 1 GB limit would drop vectors of a big dump (about 4 GB a million).
-            self._store = open_private_cache(self.directory, size_limit=2**40)
+            self._store = open_private_cache(self.directory, size_limit=self.SIZE_LIMIT)
         return self._store
 
 

@@ -9,11 +9,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..base.errors import InputError
+from .cache import ResponseCache
+from .embedding_store import EmbeddingStore
 from .storage import open_private_cache
 
 # The folders a cache is made of: the answers (and a learning version's chosen settings), and
 # the papers' embeddings beside them.
-PARTS = {"answers": "", "embeddings": "embeddings"}
+PARTS = {"answers": "", "embeddings": EmbeddingStore.FOLDER}
 
 
 class Merged(BaseModel):
@@ -46,7 +48,7 @@ def merge_caches(sources: list[Path], destination: Path) -> list[Merged]:
 def _merge_folder(source: Path, destination: Path, tally: Merged) -> Merged:
     # The destination is opened as its owner opens it (answers: ResponseCache, embeddings:
     # EmbeddingStore), so merging never culls what it copies.
-    limit = 2**40 if tally.part == "embeddings" else 2**34
+    limit = EmbeddingStore.SIZE_LIMIT if tally.part == "embeddings" else ResponseCache.SIZE_LIMIT
     src, dst = open_private_cache(source), open_private_cache(destination, size_limit=limit)
     try:
         for key in src.iterkeys():

@@ -20,9 +20,10 @@ from .cache import ResponseCache
 from .calls import ThreadCalls, VersionRun
 from .embedding_store import EmbeddingStore
 from .learning import Say, learn
-
-Track = Callable[[Iterable[Row], int, str], Iterable[Row]]
 from .workers import ProcessPool, processes_for
+
+# A progress display wrapped around a version's rows: (rows, how many, version) -> rows.
+Track = Callable[[Iterable[Row], int, str], Iterable[Row]]
 
 
 def uses_embeddings(prompt: PromptVersion) -> bool:

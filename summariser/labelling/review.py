@@ -71,10 +71,12 @@ def read_review(path: str | Path, dump_ids: Collection[str], fields: Sequence[La
     them is a paper of the dump."""
     path = Path(path)
     rows, notes = _rows(path), []
-    failed = [r for r in rows if r.error or not any(r.labels.values())]
+    failed: list[RunRow] = []
+    answered: list[RunRow] = []
+    for r in rows:
+        (failed if r.error or not any(r.labels.values()) else answered).append(r)
     if failed:
         notes.append(f"{path}: {len(failed)} row(s) with an error have no answer to review (label them without --review)")
-    answered = [r for r in rows if not (r.error or not any(r.labels.values()))]
     known = [r for r in answered if r.id in dump_ids]
     if len(known) < len(answered):
         notes.append(f"{path}: {len(answered) - len(known)} row(s) are not papers of the dump (by id): left out")

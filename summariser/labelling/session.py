@@ -244,8 +244,8 @@ class Session:
         if entry.current == pid:
             entry.current = None
 
-    def _pick(self, tab: str) -> str | None:
-        seen, held = self._seen(), self._held(but=tab)
+    def _pick(self, tab: str, seen: set[str]) -> str | None:
+        held = self._held(but=tab)
         unfinished = [pid for pid, row in self.rows.items() if row.answered and pid not in seen]  # lacking a field
         for pid in unfinished + self.ranking + self.order:
             if pid not in seen and pid not in held and (self.review is None or pid in self.review):
@@ -253,9 +253,9 @@ class Session:
         return None
 
     def _reply(self, tab: str, saved: Saved | None = None) -> NextReply:
-        entry = self._tab(tab)
-        if entry.current is None or entry.current in self._seen():
-            entry.current = self._pick(tab)
+        entry, seen = self._tab(tab), self._seen()
+        if entry.current is None or entry.current in seen:
+            entry.current = self._pick(tab, seen)
             if entry.current is not None:
                 self._changed()  # the ranking leaves out what tabs hold
         paper = self._view(entry.current) if entry.current is not None else None

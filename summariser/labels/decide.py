@@ -21,12 +21,6 @@ class Labeller:
         self.prompt = prompt
         self.index = index
 
-    def decide(self, answer: Answer, completion: Completion, paper: Paper) -> Answer:
-        """The answer with each label's confidence, and each label (and its confidence) decided
-        by the model's distribution and the votes; labels without a distribution stay as the
-        model gave them."""
-        return self.vote(*self.model_view(answer, completion), paper)
-
     def model_view(self, answer: Answer, completion: Completion) -> tuple[Answer, dict[str, dict[str, float] | None]]:
         """The answer with the model's own confidence in each label, and its distribution over
         each field's values (None where the endpoint gave none): what a learning version caches,

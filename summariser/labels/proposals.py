@@ -63,9 +63,12 @@ class Proposer:
             out[start : start + 1024] = np.sort(sims, axis=1)[:, -k - 1 : -1].mean(axis=1)  # without itself
         return (out - out.min()) / (np.ptp(out) + 1e-12)
 
-    def probabilities(self, labelled: Mapping[str, Mapping[str, str]], field: LabelField) -> np.ndarray | None:
-        """Every paper's probability of each of the field's values (columns in the field's order)
-        under a classifier fitted on the labelled papers; None until it can be fitted."""
+    def probabilities(
+        self, labelled: Mapping[str, Mapping[str, str]], field: LabelField, only: Sequence[int] | None = None
+    ) -> np.ndarray | None:
+        """Every paper's (or only those rows') probability of each of the field's values (columns
+        in the field's order) under a classifier fitted on the labelled papers; None until it can
+        be fitted."""
         known = [(self.row[pid], labels[field.name]) for pid, labels in labelled.items() if pid in self.row and field.name in labels]
         values = {v for _, v in known}
         if len(known) < MIN_LABELS_TO_FIT or len(values) < 2:
@@ -74,8 +77,8 @@ class Proposer:
 
         rows, y = zip(*known)
         model = LogisticRegression(C=C, class_weight="balanced", max_iter=1000).fit(self.x[list(rows)], list(y))
-        proba = model.predict_proba(self.x)
-        out = np.zeros((len(self.x), len(field.values)))
+        proba = model.predict_proba(self.x if only is None else self.x[list(only)])
+        out = np.zeros((len(proba), len(field.values)))
         for j, value in enumerate(field.values):
             if value in model.classes_:
                 out[:, j] = proba[:, list(model.classes_).index(value)]
@@ -109,8 +112,10 @@ class Proposer:
         """Per field, the classifier's probability of each value for one paper (empty for a
         field it cannot fit yet): what the page shows after an answer."""
         out: dict[str, dict[str, float]] = {}
+        if pid not in self.row:
+            return out
         for f in self.fields:
-            proba = self.probabilities({k: v for k, v in labelled.items() if k != pid}, f)
-            if proba is not None and pid in self.row:
-                out[f.name] = {v: float(p) for v, p in zip(f.values, proba[self.row[pid]])}
+            proba = self.probabilities({k: v for k, v in labelled.items() if k != pid}, f, [self.row[pid]])
+            if proba is not None:
+                out[f.name] = {v: float(p) for v, p in zip(f.values, proba[0])}
         return out

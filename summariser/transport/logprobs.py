@@ -16,16 +16,25 @@ def completion_from_json(content: str, api: str) -> Completion:
     """The text and usage in an endpoint's answer; MalformedResponse (retried) if it is not one."""
     try:
         data = json.loads(content)
-        choice = data["choices"][0]
+    except ValueError:
+        raise MalformedResponse(f"the endpoint's answer is not a completion: {one_line(content[:200])}") from None
+    return completion_from_data(data, api, content)
+
+
+def completion_from_data(data: object, api: str, content: str | None = None) -> Completion:
+    """completion_from_json of an answer already parsed (content: its text, for the error)."""
+    try:
+        choice = data["choices"][0]  # type: ignore[index]
         text = choice["text"] if api == "completion" else choice["message"]["content"]
-        usage = data.get("usage") or {}
+        usage = data.get("usage") or {}  # type: ignore[union-attr]
         return Completion(
             text=text or "",
             usage=Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0),
             logprobs=logprobs_from(choice.get("logprobs")),
         )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise MalformedResponse(f"the endpoint's answer is not a completion: {one_line(content[:200])}") from None
+        shown = content if content is not None else json.dumps(data)
+        raise MalformedResponse(f"the endpoint's answer is not a completion: {one_line(shown[:200])}") from None
 
 
 def logprobs_from(data: Any) -> list[TokenLogprob] | None:

@@ -34,12 +34,13 @@ def ask(client: ModelClient, renderer: Renderer, request: Request, paper: Paper,
     usage = Usage()
     current = request
     reason, text = "", ""
+    summary = renderer.summary(paper)  # the prompt's own, when the version takes it from the abstract
     for _ in range(max_reasks + 1):
         completion = client.call(current)
         usage = usage + completion.usage
         text = completion.text
         try:
-            answer = validate_answer(text, renderer.prompt, renderer.summary(paper))
+            answer = validate_answer(text, renderer.prompt, summary)
         except AnswerError as exc:
             reason = str(exc)
             current = renderer.reask(request, paper, text, reason)

@@ -19,6 +19,14 @@ TIMEOUT = 600.0  # seconds: an upload of 200 MB takes a while
 T = TypeVar("T")
 
 
+def cached_client(clients: dict[str | None, "openai.OpenAI"], base_url: str | None) -> "openai.OpenAI":
+    """The command's client of base_url, made on first use: one per endpoint, as each holds a
+    connection pool."""
+    if base_url not in clients:
+        clients[base_url] = batch_client(base_url)
+    return clients[base_url]
+
+
 def batch_client(base_url: str | None) -> "openai.OpenAI":
     """A client of the endpoint the requests were prepared for (None: OpenAI), with
     OPENAI_API_KEY. Its own retries are off: a create retried after a lost answer could make a

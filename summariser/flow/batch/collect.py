@@ -5,7 +5,6 @@ and left to `run`, which asks those papers again one by one."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable, Sequence
@@ -14,10 +13,10 @@ from pydantic import ValidationError
 
 from ...base.errors import AnswerError, MalformedResponse
 from ...records import Paper
-from ...transport.logprobs import completion_from_json, one_line
+from ...transport.logprobs import completion_from_data, one_line
 from ..calls import VersionRun
 from .models import OutputLine, PaperLine
-from .prepare import short_key
+from .prepare import paper_keys, short_key
 
 REASONS_KEPT = 5
 Find = Callable[[str], "Paper | None"]
@@ -73,7 +72,7 @@ def take_lines(lines: Iterable[str | bytes], find: Find, run: VersionRun, outcom
             outcome.note("errored", f"paper {paper.id}: {_error(out)}")
             continue
         try:
-            completion = completion_from_json(json.dumps(out.response.body), run.prompt.api)
+            completion = completion_from_data(out.response.body, run.prompt.api)
             run.store_completion(paper, out.custom_id, completion)
         except MalformedResponse as exc:
             outcome.note("malformed", f"paper {paper.id}: {exc}")
@@ -111,11 +110,8 @@ class PaperFile:
     def __init__(self, path: Path) -> None:
         self._handle: IO[bytes] = open(path, "rb")
         self._offsets: dict[int, int] = {}
-        offset = 0
-        for line in self._handle:
-            if line.strip():
-                self._offsets[short_key(json.loads(line)["custom_id"])] = offset
-            offset += len(line)
+        for offset, key in paper_keys(self._handle):
+            self._offsets[key] = offset
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -148,10 +144,10 @@ def import_results(results: Iterable[str | bytes], papers: Sequence[Paper], run:
     index: dict[int, int] = {}
     unanswered: set[int] = set()
     for position, paper in enumerate(papers):
-        request, row = run.lookup(paper)
-        short = short_key(request.cache_key())
+        _, key, hit = run.keyed(paper)
+        short = short_key(key)
         index.setdefault(short, position)
-        if row is None:
+        if hit is None:
             unanswered.add(short)
 
     def find(custom_id: str) -> Paper | None:

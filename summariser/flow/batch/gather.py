@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..cache import ResponseCache
 from ..calls import VersionRun
-from .api import batch_client, counts, file_lines, retrieve
+from .api import cached_client, counts, file_lines, retrieve
 from .collect import Outcome, PaperFile, take_lines
 from .runs import recorded_run, resubmit_command, table_command
 from .state import ENDED, Entry, locked_state, save_state
@@ -35,7 +35,7 @@ def collect(state_dir: Path, cache: ResponseCache, say: Say, cache_args: list[st
             if entry.batch_id is None:
                 say(f"{entry.file}: uploaded as {entry.file_id} but no batch made: run `summariser batch submit {Path(entry.file).parent}` again")
                 continue
-            client = clients.setdefault(entry.settings.base_url, batch_client(entry.settings.base_url))
+            client = cached_client(clients, entry.settings.base_url)
             batch = retrieve(client, entry.batch_id)
             entry.status, entry.counts = batch.status, counts(batch)
             if batch.status not in ENDED:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 from ...records import Paper
 from ..calls import VersionRun
@@ -20,6 +20,15 @@ OURS = ("requests-*.jsonl", "papers-*.jsonl", ".*.tmp", MANIFEST)
 def short_key(custom_id: str) -> int:
     """64 bits of a cache key: enough to tell a dump's requests apart, in a fraction of the memory."""
     return int(custom_id[:16], 16)
+
+
+def paper_keys(lines: IO[bytes]) -> Iterator[tuple[int, int]]:
+    """Each request of a paper file (PaperLine JSONL): its line's byte offset, and its short key."""
+    offset = 0
+    for line in lines:
+        if line.strip():
+            yield offset, short_key(json.loads(line)["custom_id"])
+        offset += len(line)
 
 
 class RequestFiles:
@@ -81,11 +90,10 @@ def prepare(
     seen: set[int] = set()
     for paper in papers:
         manifest.papers += 1
-        request, row = run.lookup(paper)
-        if row is not None:
+        request, key, hit = run.keyed(paper)
+        if hit is not None:
             manifest.cached += 1
             continue
-        key = request.cache_key()
         short = short_key(key)
         if short in pending or short in seen:
             manifest.pending += short in pending
@@ -122,7 +130,7 @@ def pending_keys(state: State) -> set[int]:
             continue
         try:
             with open(entry.papers, "rb") as lines:
-                keys.update(short_key(json.loads(line)["custom_id"]) for line in lines if line.strip())
+                keys.update(key for _, key in paper_keys(lines))
         except (OSError, ValueError, KeyError) as exc:
             raise BatchError(f"{entry.papers}: cannot read the papers of batch {entry.batch_id or entry.file_id} ({exc})") from None
     return keys

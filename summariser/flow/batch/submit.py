@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .api import api_call, batch_client, counts, find_batch, retrieve
+from .api import api_call, batch_client, cached_client, counts, find_batch, retrieve
 from .models import PreparedFile, Settings
 from .prepare import read_manifest
 from .state import Entry, State, locked_state, save_state
@@ -99,7 +99,7 @@ def status(state_dir: Path, say: Say) -> list[Entry]:
         for entry in state.entries:
             if entry.batch_id is not None and not entry.collected:
                 base_url = entry.settings.base_url
-                client = clients.setdefault(base_url, batch_client(base_url))
+                client = cached_client(clients, base_url)
                 batch = retrieve(client, entry.batch_id)
                 entry.status, entry.counts = batch.status, counts(batch)
                 save_state(state_dir, state)
