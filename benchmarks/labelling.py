@@ -31,10 +31,11 @@ import numpy as np
 from summariser.base.versions import EMBEDDED_MODEL
 from summariser.flow.cache import ResponseCache
 from summariser.flow.calls import VersionRun
-from summariser.flow.learning import model_matrix, pool_papers
+from summariser.flow.learning import field_data, pool_papers
 from summariser.flow.pipeline import _close_store, _rows, embed_uncached, version_index
 from summariser.labels.crossval import curve
 from summariser.labels.proposals import Proposer
+from summariser.labels.tuning import kappa
 from summariser.prompting.store import load_prompt
 from summariser.transport.client import connect
 
@@ -75,10 +76,7 @@ def simulate(version_file: str) -> dict[str, object]:
         client.close()
         cache.close()
     out: dict[str, object] = {}
-    for f in prompt.fields:
-        y = [ex.labels[f.name] for ex in prompt.pool]
-        values = list(f.values)
-        model = model_matrix(found, f.name, values)
+    for f, values, y, model in field_data(prompt, found):
         proposer = Proposer([f], [p.id for p in papers], raw)
         rng = np.random.default_rng(0)
         # Session 0 follows the proposals from the start; the others start at a random paper.
@@ -95,17 +93,11 @@ def simulate(version_file: str) -> dict[str, object]:
             "random_mean": randoms.mean(axis=0).tolist(),
             "random_low": randoms.min(axis=0).tolist(),
             "random_high": randoms.max(axis=0).tolist(),
-            "model_alone": _kappa(y, alone) if alone else None,
+            "model_alone": kappa(y, alone) if alone else None,
             "papers": len(y),
             "counts": {v: y.count(v) for v in values},
         }
     return {"version": prompt.version, "sha256": prompt.sha256, "model": EMBEDDED_MODEL, "date": dt.date.today().isoformat(), "fields": out}
-
-
-def _kappa(y: list[str], pred: list[str]) -> float:
-    from summariser.labels.tuning import kappa
-
-    return kappa(y, pred)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from ..base.types import Row
 from ..flow.calls import VersionRun
-from ..flow.learning import model_matrix, pool_papers
+from ..flow.learning import field_data, pool_papers
 from ..labels.crossval import CurvePoint, curve_sizes, learning_curve, predict_held_out
 
 REPEATS = 5  # random orders averaged per point of a learning curve
@@ -40,10 +40,7 @@ def held_out_rows(run: VersionRun, rows: list[Row]) -> tuple[list[Row], Learning
     out = {r.id: r.model_copy(deep=True) for r in rows}
     learnt: dict[str, list[CurvePoint]] = {}
     sizes = curve_sizes(len(prompt.pool))
-    for f in prompt.fields:
-        values = list(f.values)
-        y = [ex.labels[f.name] for ex in prompt.pool]
-        model = model_matrix(found, f.name, values)
+    for f, values, y, model in field_data(prompt, found):
         labels, confidence = predict_held_out(raw, y, values, model, spread=spread)
         for pid, i in position.items():
             row = out.get(pid)

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ..labels.tuning import MIN_PER_VALUE, FieldTuning, Setting, tune_field
-from ..prompting.version import PromptVersion
+from ..prompting.version import LabelField, PromptVersion
 from ..records import Paper, paper_id
 from .cache import ResponseCache
 from .calls import VersionRun
@@ -85,11 +85,16 @@ def choose(prompt: PromptVersion, run: VersionRun, papers: Sequence[Paper]) -> t
     assert run.labeller.index is not None
     x = run.labeller.index.embedded_pool()
     found = [run.cached_answer(p) for p in papers]
-    out = {}
-    for f in prompt.fields:
-        y = [ex.labels[f.name] for ex in prompt.pool]
-        out[f.name] = tune_field(x, y, list(f.values), model_matrix(found, f.name, list(f.values)))
+    out = {f.name: tune_field(x, y, values, model) for f, values, y, model in field_data(prompt, found)}
     return out, all(hit is not None for hit in found)
+
+
+def field_data(prompt: PromptVersion, found: Sequence[object]) -> Iterator[tuple[LabelField, list[str], list[str], np.ndarray | None]]:
+    """Per field: its values, the labelled papers' labels (in the pool's order), and the model's
+    probabilities for them (model_matrix of found, the cached answers in the same order)."""
+    for f in prompt.fields:
+        values = list(f.values)
+        yield f, values, [ex.labels[f.name] for ex in prompt.pool], model_matrix(found, f.name, values)
 
 
 def model_matrix(found: Sequence[object], field: str, values: list[str]) -> np.ndarray | None:
