@@ -71,7 +71,7 @@ class NoEngine:
     def close(self) -> None:
         pass
 
-    def embed(self, texts, layers=0):
+    def embed(self, texts, layers=0, last=False):
         raise AssertionError(f"this test would embed {len(texts)} text(s) with the real model: put recorded vectors in its store")
 
 
@@ -138,7 +138,7 @@ class RecordedEmbeddings:
         data = np.load(SEED_EMBEDDINGS)
         self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
 
-    def embed(self, texts, layers=0):
+    def embed(self, texts, layers=0, last=False):
         import hashlib
 
         import numpy as np

@@ -19,7 +19,7 @@ def entry(summary):
 class Vectors:
     """An engine giving each text a vector of its length (so texts are told apart)."""
 
-    def embed(self, texts, layers=0):
+    def embed(self, texts, layers=0, last=False):
         return np.array([[float(len(t)), 1.0] for t in texts])
 
 

@@ -41,7 +41,7 @@ class FakeEmbedder:
     def __init__(self):
         self.seen = []
 
-    def embed(self, texts, layers=0):
+    def embed(self, texts, layers=0, last=False):
         self.seen.extend(texts)
         return fake_embed(texts)
 
@@ -256,7 +256,7 @@ def test_embedding_layers_is_part_of_the_hash_and_needs_embedding_votes(tmp_path
     assert index_of(layered).embedding_layers == 13
     # The same files again, with the layer embeddings' version changed: only the layered hash moves.
     real = versions.embedding_version
-    monkeypatch.setattr(versions, "embedding_version", lambda layers=0: real(layers) + ("-changed" if layers else ""))
+    monkeypatch.setattr(versions, "embedding_version", lambda layers=0, last=False: real(layers, last) + ("-changed" if layers else ""))
     assert load_prompt(str(tmp_path / "clf.toml")).sha256 != layered.sha256
     (tmp_path / "clf.toml").write_text((tmp_path / "clf.toml").read_text().replace("embedding_layers = 13\n", ""))
     assert load_prompt(str(tmp_path / "clf.toml")).sha256 == plain.sha256

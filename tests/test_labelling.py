@@ -327,7 +327,7 @@ class Vectors:
     def __init__(self, fail: bool = False) -> None:
         self.fail, self.calls = fail, []
 
-    def embed(self, texts, layers=0):
+    def embed(self, texts, layers=0, last=False):
         self.calls.append((len(texts), layers))
         if self.fail:
             raise RuntimeError("the endpoint is down")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from summariser.base import versions
-from summariser.prompting.retrieval import ExampleIndex
+from summariser.prompting.retrieval import QUESTION_FRAME, ExampleIndex
 from summariser.prompting.version import Example
 from summariser.records import Paper
 
@@ -25,17 +25,19 @@ class FakeEmbedder:
     def __init__(self):
         self.asked = []
 
-    def embed(self, texts, layers=0):
+    def embed(self, texts, layers=0, last=False):
         self.asked.append(layers)
-        return np.array([next(v for t, v in VECTORS.items() if text.startswith(t + ".")) for text in texts])
+        self.texts = list(texts)
+        self.last = last
+        return np.array([next(v for t, v in VECTORS.items() if text.removeprefix(QUESTION_FRAME).startswith(t + ".")) for text in texts])
 
 
-def index(layers, embedder):
+def index(layers, embedder, question=""):
     pool = [
         Example(title=t, abstract=f"About {t.lower()}.", summary="s", labels={"topic": topic, "contribution": "method"})
         for t, (topic, _) in POOL.items()
     ]
-    return ExampleIndex(pool, embedder, embedding_words=0, embedding_layers=layers)
+    return ExampleIndex(pool, embedder, embedding_words=0, embedding_layers=layers, embedding_question=question)
 
 
 def test_a_middle_layer_is_standardised_per_dimension_so_a_loud_dimension_does_not_decide():
@@ -52,6 +54,16 @@ def test_a_middle_layer_is_standardised_per_dimension_so_a_loud_dimension_does_n
 def test_each_layer_count_is_stored_apart():
     assert len({versions.embedding_version(n) for n in (0, 8, 13)}) == 3
     assert versions.embedding_version(0) == versions.EMBEDDING_VERSION  # released versions keep theirs
+    assert versions.embedding_version(13, last=True) != versions.embedding_version(13)
+
+
+def test_a_question_is_asked_after_each_text_and_its_last_token_read():
+    embedder = FakeEmbedder()
+    index(13, embedder, "The area of this paper is").embedded(QUERY)
+    assert embedder.last is True
+    assert embedder.texts == [f"{QUESTION_FRAME}Counting cells in slides. We count cells.\nThe area of this paper is"]
+    index(13, embedder).embedded(QUERY)
+    assert embedder.last is False and embedder.texts == ["Counting cells in slides. We count cells."]
 
 
 # -- with the embedded model ------------------------------------------------------------------
@@ -97,6 +109,18 @@ def test_it_stops_after_the_layers_it_needs(embedder, monkeypatch):
     assert "l_out-12" in names and "l_out-0" in names
     assert not names & {f"l_out-{i}" for i in range(13, 18)} and "result_output" not in names
     assert first.shape == (640,) and np.allclose(embedder.embed(TEXT), first)  # the cache is cleared between texts
+
+
+@pytest.mark.embedded
+def test_with_last_the_mean_is_followed_by_the_last_tokens_state(embedder):
+    mean, both = embedder.embed(TEXT), embedder.embed(TEXT, last=True)
+    assert both.shape == (1280,) and np.array_equal(both[:640], mean)
+    # The model is causal: a token's state does not depend on what follows it, so the last token's
+    # state of TEXT is the state at the same place in a longer text.
+    embedder.embed(TEXT + " More words follow here.")
+    at = len(embedder._llama.tokenize(TEXT.encode(), add_bos=True)) - 1
+    assert np.allclose(both[640:], embedder._states[at], rtol=1e-3, atol=1e-3)
+    assert not np.allclose(both[640:], embedder._states[-1], rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.embedded

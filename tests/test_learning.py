@@ -3,6 +3,8 @@ on the labelled file, answers that stay cached as it grows, and the eval's cross
 
 import json
 
+from summariser.prompting.drafts import DRAFT_QUESTION
+from summariser.prompting.retrieval import QUESTION_FRAME
 from summariser.prompting.store import load_prompt
 from summariser.records import read_dump
 
@@ -29,7 +31,8 @@ class Endpoint:
         if "input" not in body:
             self.completions += 1
             return Reply(body=unsure_completion())
-        vectors = [[float(GOLD[text.split(". ")[0]]["topic"] == t) + 0.05 * (i % 5) for t in TOPICS] for i, text in enumerate(body["input"])]
+        titles = [text.removeprefix(QUESTION_FRAME).split(". ")[0] for text in body["input"]]  # a draft's text asks a question
+        vectors = [[float(GOLD[title]["topic"] == t) + 0.05 * (i % 5) for t in TOPICS] for i, title in enumerate(titles)]
         return Reply(body={"object": "list", "data": [{"index": i, "embedding": v} for i, v in enumerate(vectors)], "model": "e"})
 
 
@@ -136,3 +139,17 @@ def test_eval_of_a_learning_version_cross_validates_on_its_labelled_file(tmp_pat
     # The embeddings tell the topics apart: held out, the labels still follow them.
     assert version["fields"]["topic"]["kappa"] > 0.9
     assert "agreement after n labels" in result.output
+
+
+def test_a_draft_asks_its_embedding_question_which_needs_layer_embeddings(tmp_path):
+    path, _ = draft(tmp_path)
+    prompt = load_prompt(str(path))
+    assert prompt.retrieval.embedding_question == DRAFT_QUESTION and prompt.retrieval.embedding_layers == 13
+    # The question is part of the version: another question is another hash.
+    other = path.with_name("other.toml")
+    other.write_text(path.read_text().replace(DRAFT_QUESTION, "The kind of data this paper is about is").replace('"mine"', '"other"', 1))
+    assert load_prompt(str(other)).sha256 != prompt.sha256
+    # Without layer embeddings there is no last token's state to read.
+    other.write_text(path.read_text().replace("embedding_layers = 13\n", "").replace('"mine"', '"other"', 1))
+    refused = cli("prompts", "check", "other", "--prompts-dir", str(tmp_path / "p"))
+    assert refused.exit_code == 2 and "embedding_question needs embedding_layers" in refused.stderr

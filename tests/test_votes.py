@@ -142,7 +142,7 @@ class FakeEmbedder:
     def __init__(self):
         self.texts = []
 
-    def embed(self, texts, layers=0):
+    def embed(self, texts, layers=0, last=False):
         self.texts.extend(texts)
         return fake_embed(texts)
 
@@ -265,7 +265,7 @@ def test_a_run_embeds_the_pool_and_the_uncached_papers_once_before_any_call(tmp_
     events = []
 
     class RecordingEngine:
-        def embed(self, texts, layers=0):
+        def embed(self, texts, layers=0, last=False):
             events.extend(("embed", t.split(".")[0]) for t in texts)
             return np.array([[1.0 + len(t) % 3, 1.0, float(sum(map(ord, t)) % 7)] for t in texts])
 
@@ -313,7 +313,7 @@ def test_embeddings_are_kept_in_a_folder_only_the_user_can_read_and_survive_a_re
     class FakeEngine:
         calls = 0
 
-        def embed(self, texts, layers=0):
+        def embed(self, texts, layers=0, last=False):
             FakeEngine.calls += len(texts)
             return np.array([[3.0, 4.0]] * len(texts))
 

@@ -38,17 +38,20 @@ EMBEDDING_WORDS = 100
 EMBEDDING_VERSION = f"{EMBEDDED_MODEL}-mean-{EMBEDDING_WORDS}w-1"
 
 
-def embedding_version(layers: int = 0) -> str:
+def embedding_version(layers: int = 0, last: bool = False) -> str:
     """What keys the stored vectors of an embedding (0: llama.cpp's pooled final hidden states;
-    N: the mean hidden states after N layers) and goes into the hash of versions that use it."""
+    N: the mean hidden states after N layers; last: and the last token's beside them) and goes
+    into the hash of versions that use it."""
     # Bump the last number when the layer embeddings change (their pooling, or the pool's
     # standardisation in prompting/retrieval.py).
-    return EMBEDDING_VERSION if not layers else f"{EMBEDDED_MODEL}-layers{layers}-mean-1"
+    if not layers:
+        return EMBEDDING_VERSION
+    return f"{EMBEDDED_MODEL}-layers{layers}-mean+last-1" if last else f"{EMBEDDED_MODEL}-layers{layers}-mean-1"
 
 
 def version_hash(
     file_sha: str, pool_sha: str, settings_json: str, *, votes: bool, embeds: bool, layers: int, classifier: bool,
-    embedding: str | None = None, tuned: bool = False,
+    embedding: str | None = None, tuned: bool = False, last: bool = False,
 ) -> str:
     """The hash of a version with a retrieval pool: its file, its pool, its retrieval settings and
     the code versions above that it uses (embedding: the embeddings' identity when they come from
@@ -57,7 +60,7 @@ def version_hash(
     if votes:
         parts.append(VOTES_VERSION)
     if embeds:
-        parts.append(embedding or embedding_version(layers))
+        parts.append(embedding or embedding_version(layers, last))
     if classifier:
         parts.append(CLASSIFIER_VERSION)
     if tuned:

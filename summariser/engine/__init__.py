@@ -44,10 +44,10 @@ class LlamaEngine:
         if self._embedder is not None:
             self._embedder.close()
 
-    def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
+    def embed(self, texts: Sequence[str], layers: int = 0, last: bool = False) -> "np.ndarray":
         """One vector per text (see embedder.py)."""
         if self._embedder is None:
             from .embedder import Embedder
 
             self._embedder = Embedder()
-        return self._embedder.embed(texts, layers)
+        return self._embedder.embed(texts, layers, last)

@@ -123,14 +123,16 @@ class Router:
 
     async def _embeddings(self, raw: bytes) -> tuple[dict[str, Any], int]:
         """The embedded model's embeddings, as OpenAI's /v1/embeddings answers: model "<alias>"
-        for the pooled final states, "<alias>:layers<N>" for the mean states after N layers."""
+        for the pooled final states, "<alias>:layers<N>" for the mean states after N layers,
+        "<alias>:layers<N>:last" for them and the last token's."""
         try:
             body = json.loads(raw)
             texts = [body["input"]] if isinstance(body["input"], str) else [str(t) for t in body["input"]]
             name, _, layers = str(body["model"]).partition(":layers")
+            layers, last = layers.removesuffix(":last"), layers.endswith(":last")
             if name != self.alias:
                 return {"error": {"message": f"no embedding model {name!r} here (this server has {self.alias!r})"}}, 404
-            vectors = await asyncio.to_thread(self.embedder.embed, texts, int(layers or 0))
+            vectors = await asyncio.to_thread(self.embedder.embed, texts, int(layers or 0), last)
         except (ValueError, KeyError, TypeError, EmbeddedModelError) as exc:
             return {"error": {"message": f"invalid request: {exc}", "type": "invalid_request_error"}}, 400
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]

@@ -42,12 +42,12 @@ class Embedder:
                     model.close()
             self._pooled, self._layers = None, {}
 
-    def embed(self, texts: Sequence[str], layers: int = 0) -> np.ndarray:
-        """One row per text."""
+    def embed(self, texts: Sequence[str], layers: int = 0, last: bool = False) -> np.ndarray:
+        """One row per text (last, with layers: the mean hidden states, then the last token's)."""
         with self._lock:
             if layers:
                 model = self._layer_model(layers)
-                rows = [np.asarray(model.embed(t), dtype=np.float32) for t in texts]
+                rows = [np.asarray(model.embed(t, last), dtype=np.float32) for t in texts]
             else:
                 model = self._pooled_model()
                 rows = [np.asarray(model.embed(t, normalize=True, truncate=True), dtype=np.float32) for t in texts]

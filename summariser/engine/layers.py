@@ -57,9 +57,10 @@ class LayerEmbedder:
         self._ctx = LlamaContext(model=self._llama._model, params=params, verbose=False)
         self._batch = LlamaBatch(n_tokens=context_tokens, embd=0, n_seq_max=1, verbose=False)
 
-    def embed(self, text: str) -> np.ndarray:
+    def embed(self, text: str, last: bool = False) -> np.ndarray:
         """The mean over the text's tokens (the first context_tokens of them) of their hidden
-        states after the first `layers` layers."""
+        states after the first `layers` layers; with last, followed by the last token's states
+        (twice as wide)."""
         from llama_cpp import llama_cpp as C
 
         tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True)[: self._tokens]
@@ -75,7 +76,8 @@ class LayerEmbedder:
                 f"llama.cpp did not show the hidden states {self._wanted.decode()} of every token; "
                 "this llama-cpp-python may name them differently"
             )
-        return self._states.mean(axis=0)
+        mean = self._states.mean(axis=0)
+        return np.concatenate([mean, self._states[-1]]) if last else mean
 
     def close(self) -> None:
         """Free the context and the weights."""

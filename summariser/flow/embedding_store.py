@@ -52,12 +52,13 @@ class EmbeddingStore:
         """The store in a response cache's folder: the same privacy, the same `--cache-dir`."""
         return cls(cache_dir / cls.FOLDER, engine)
 
-    def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
+    def embed(self, texts: Sequence[str], layers: int = 0, last: bool = False) -> "np.ndarray":
         """One row per text, from the store where it is there, else from the engine: unit length
-        (layers = 0), or the mean hidden states after the model's first `layers` layers."""
+        (layers = 0), or the mean hidden states after the model's first `layers` layers (last:
+        and the last token's after them)."""
         import numpy as np
 
-        version = self.identity(layers)
+        version = self.identity(layers, last)
         keys = [hashlib.sha256(f"{version}\n{t}".encode()).hexdigest() for t in texts]
         with self._lock:
             store = self._open()
@@ -66,20 +67,20 @@ class EmbeddingStore:
             with _progress(len(missing)) as bar:
                 for start in range(0, len(missing), BATCH):  # kept as each batch arrives: a kill loses little
                     chunk = missing[start : start + BATCH]
-                    vectors = self.engine().embed([text for _, text in chunk], layers)
+                    vectors = self.engine().embed([text for _, text in chunk], layers, last)
                     for (key, _), vector in zip(chunk, vectors):
                         found[key] = np.asarray(vector, dtype=np.float32)
                         self._keep(store, key, found[key])
                     bar.update(len(chunk))
         return np.vstack([found[k] for k in keys])
 
-    def identity(self, layers: int = 0) -> str:
+    def identity(self, layers: int = 0, last: bool = False) -> str:
         """What keys the vectors: the embedding model and how it embeds (the embedded model's by
         default; an endpoint's model names itself)."""
         if self.name is not None:
             return self.name
         named = getattr(self._engine, "identity", None)
-        return named(layers) if callable(named) else embedding_version(layers)
+        return named(layers, last) if callable(named) else embedding_version(layers, last)
 
     def shared_name(self) -> str | None:
         """The name another process's store over this folder needs, to find these vectors."""

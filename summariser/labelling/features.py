@@ -45,7 +45,7 @@ def embedding_texts(papers: Sequence["Paper"], retrieval: "Retrieval") -> list[s
     """What the version's classifier embeds for each paper."""
     from ..prompting.retrieval import embedding_text
 
-    return [embedding_text(p.title, p.abstract, retrieval.embedding_words) for p in papers]
+    return [embedding_text(p.title, p.abstract, retrieval.embedding_words, retrieval.embedding_question) for p in papers]
 
 
 class FeatureThread:
@@ -77,7 +77,8 @@ class FeatureThread:
         if self.embedder is None or self.retrieval is None:
             return
         try:
-            vectors = self.embedder.embed(embedding_texts(self.papers, self.retrieval), self.retrieval.embedding_layers)
+            texts, r = embedding_texts(self.papers, self.retrieval), self.retrieval
+            vectors = self.embedder.embed(texts, r.embedding_layers, last=bool(r.embedding_question))
         except Exception as exc:  # noqa: BLE001 - any failure leaves the page on TF-IDF, said once
             self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             print(f"summariser: warning: paper embeddings failed ({self.error}); choosing papers by TF-IDF", file=sys.stderr)

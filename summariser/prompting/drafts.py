@@ -11,6 +11,9 @@ from .store import LOCK_NAME, load_prompt, read_lock, resolve_path
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _META = re.compile(r"^\[meta\][^\n]*\n.*\Z", re.M | re.S)
+# A draft's classifier also reads the model's state after this question (version.py,
+# embedding_question): a taxonomy of one's own is most often one of areas (docs/labelling.md).
+DRAFT_QUESTION = "The research area of this paper is"
 
 
 def new_draft(name: str, source: str, directory: Path) -> tuple[Path, bool]:
@@ -34,6 +37,8 @@ def new_draft(name: str, source: str, directory: Path) -> tuple[Path, bool]:
             text = re.sub(r"^vote_weight = .*$", 'vote_weight = "auto"', text, count=1, flags=re.M)
         else:
             text = re.sub(r'^(vote_by = "classifier")$', r'\1\nvote_weight = "auto"', text, count=1, flags=re.M)
+        if re.search(r"^embedding_layers = [1-9]", text, re.M) and not re.search(r"^embedding_question = ", text, re.M):
+            text = re.sub(r'^(vote_weight = "auto")$', rf'\1\nembedding_question = "{DRAFT_QUESTION}"', text, count=1, flags=re.M)
         (directory / "pools").mkdir(parents=True, exist_ok=True)
         (directory / "pools" / f"{name}.jsonl").touch()
     directory.mkdir(parents=True, exist_ok=True)

@@ -26,13 +26,16 @@ from .version import Example, PromptVersion
 # another title or with an edited abstract) and never shown: the seed pool's most similar pair of
 # different papers scores 0.31.
 SAME_PAPER_SIMILARITY = 0.8
+# What precedes a paper's text when a version asks an embedding_question after it.
+QUESTION_FRAME = "Title and abstract of a research paper:\n"
 
 
 class ExampleIndex:
     """A pool of labelled examples, searchable by similarity to a paper."""
 
     def __init__(
-        self, pool: Sequence[Example], embedder: Embedder | None = None, embedding_words: int = EMBEDDING_WORDS, embedding_layers: int = 0
+        self, pool: Sequence[Example], embedder: Embedder | None = None, embedding_words: int = EMBEDDING_WORDS, embedding_layers: int = 0,
+        embedding_question: str = "",
     ) -> None:
         self.pool = list(pool)
         self.embedder = embedder  # needed only by versions whose votes use embeddings
@@ -42,6 +45,7 @@ class ExampleIndex:
         self.memo_lock = threading.Lock()
         self.embedding_words = embedding_words  # of each abstract, for embeddings (0: all)
         self.embedding_layers = embedding_layers  # which embedding (base.versions.embedding_version)
+        self.embedding_question = embedding_question  # asked after each text, read at its last token
         self._keys = [_identity(ex.title, ex.abstract) for ex in self.pool]
         # The TF-IDF model of the pool, fitted on first use: a run whose answers are all cached
         # never searches the pool, and need not import scikit-learn.
@@ -80,22 +84,26 @@ class ExampleIndex:
         """The index over a version's pool; None for a version without one."""
         if prompt.retrieval is None:
             return None
-        return cls(prompt.pool, embedder, prompt.retrieval.embedding_words, prompt.retrieval.embedding_layers)
+        r = prompt.retrieval
+        return cls(prompt.pool, embedder, r.embedding_words, r.embedding_layers, r.embedding_question)
 
     def embedded(self, paper: Paper) -> np.ndarray:
         """The paper's embedding as one row, standardised and scaled as the pool's rows are."""
         _, mean, spread = self._pool_embeddings()
-        return _unit((self._embed([embedding_text(paper.title, paper.abstract, self.embedding_words)]) - mean) / spread)
+        return _unit((self._embed([self._text_of(paper)]) - mean) / spread)
 
     def raw_pool(self) -> np.ndarray:
         """The pool's embeddings as the embedder gives them (not standardised): what a measure
         that fits on part of the pool standardises over that part, as a run would over its pool."""
-        return self._embed([embedding_text(ex.title, ex.abstract, self.embedding_words) for ex in self.pool])
+        return self._embed([self._text_of(ex) for ex in self.pool])
+
+    def _text_of(self, paper: Paper | Example) -> str:
+        return embedding_text(paper.title, paper.abstract, self.embedding_words, self.embedding_question)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self.embedder is None:
             raise ValueError("this index was made without an embedder, and its version's votes use embeddings")
-        return self.embedder.embed(texts, self.embedding_layers)
+        return self.embedder.embed(texts, self.embedding_layers, last=bool(self.embedding_question))
 
     def nearest(self, paper: Paper, k: int) -> list[Example]:
         """The k most similar pool examples (see neighbours), least similar first: the closest
@@ -105,9 +113,8 @@ class ExampleIndex:
     def embed_ahead(self, papers: Sequence[Paper] = ()) -> None:
         """Embed the pool and these papers now, in one pass (stored for later calls): while the
         model answers, embedding would compete with it for the same cores."""
-        words = self.embedding_words
-        pool_texts = [embedding_text(ex.title, ex.abstract, words) for ex in self.pool]
-        texts = pool_texts + [embedding_text(p.title, p.abstract, words) for p in papers]
+        pool_texts = [self._text_of(ex) for ex in self.pool]
+        texts = pool_texts + [self._text_of(p) for p in papers]
         rows = self._embed(texts)[: len(pool_texts)]
         if self._embedded is None:
             # Centred on the pool's mean: every text shares a large common direction in the
@@ -138,11 +145,14 @@ class ExampleIndex:
         return (matrix @ vectorizer.transform([_text(paper.title, paper.abstract)]).T).toarray().ravel()
 
 
-def embedding_text(title: str, abstract: str, words: int = EMBEDDING_WORDS) -> str:
+def embedding_text(title: str, abstract: str, words: int = EMBEDDING_WORDS, question: str = "") -> str:
     """What is embedded for a paper: its title and the first `words` words of its abstract (0:
-    all of it)."""
+    all of it). With a question (a version's embedding_question), they are framed as a paper
+    followed by that unfinished sentence, whose last token's hidden state is read beside the mean
+    (engine/layers.py)."""
     kept = abstract.split()[:words] if words else abstract.split()
-    return f"{title}. {' '.join(kept)}"
+    text = f"{title}. {' '.join(kept)}"
+    return f"{QUESTION_FRAME}{text}\n{question}" if question else text
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

@@ -146,6 +146,7 @@ def _with_pool(file_sha: str, pool: bytes | None, retrieval: Retrieval, embeddin
     unused |= {"vote_by"} if retrieval.vote_by == "neighbours" else set()
     unused |= {"embedding_words"} if retrieval.embedding_words == versions.EMBEDDING_WORDS or not retrieval.embeds else set()
     unused |= {"embedding_layers"} if not retrieval.embedding_layers or not retrieval.embeds else set()
+    unused |= {"embedding_question"} if not retrieval.embedding_question else set()
     return versions.version_hash(
         file_sha,
         hashlib.sha256(pool).hexdigest() if pool is not None else "",
@@ -156,6 +157,7 @@ def _with_pool(file_sha: str, pool: bytes | None, retrieval: Retrieval, embeddin
         classifier=retrieval.vote_by == "classifier",
         embedding=embedding,
         tuned=retrieval.learns,
+        last=bool(retrieval.embedding_question),
     )
 
 

@@ -91,6 +91,12 @@ class Retrieval(BaseModel):
     # hidden states after the model's first N layers, engine/layers.py, standardised over
     # the pool).
     embedding_layers: int = Field(default=0, ge=0)
+    # An unfinished sentence asked after each paper's text ("The research area of this paper
+    # is"): the hidden state of its last token after embedding_layers layers, where the model
+    # gathers what would come next, is kept beside their mean (engine/layers.py). On the seed
+    # papers it raised the classifier's agreement on topic and on a second taxonomy, not on
+    # contribution types (docs/labelling.md). Empty: the mean alone.
+    embedding_question: str = ""
 
     @property
     def votes(self) -> bool:
@@ -170,6 +176,8 @@ class PromptVersion(BaseModel):
             raise ValueError("retrieval.k = 0 shows no examples, so it needs votes (vote_k or vote_by = 'classifier')")
         if self.retrieval and self.retrieval.embedding_layers and not self.retrieval.embeds:
             raise ValueError("retrieval.embedding_layers needs votes that use embeddings (vote_by = 'classifier' or vote_similarity = 'embedding')")
+        if self.retrieval and self.retrieval.embedding_question and not (self.retrieval.embedding_layers and self.retrieval.embeds):
+            raise ValueError("retrieval.embedding_question needs embedding_layers (it is read from a layer's hidden states)")
         if self.retrieval and self.retrieval.learns and self.retrieval.vote_by != "classifier":
             raise ValueError("retrieval.vote_weight = 'auto' needs vote_by = 'classifier'")
         if any(not ex.summary for ex in self.examples):

@@ -19,7 +19,8 @@ EMBEDDED_BATCH = 16
 
 class EndpointEmbedder:
     """An Engine-like embed() over HTTP. The embedded model's server names its middle-layer
-    embeddings "<model>:layers<N>"; any other model ignores `layers` (its own embedding)."""
+    embeddings "<model>:layers<N>" (with ":last", the last token's state too); any other model
+    ignores `layers` and `last` (its own embedding)."""
 
     def __init__(self, client: ModelClient, model: str, batch: int | None = None, owns_client: bool = False) -> None:
         self.client = client
@@ -27,11 +28,11 @@ class EndpointEmbedder:
         self.model = model
         self.batch = batch or (EMBEDDED_BATCH if model == EMBEDDED_MODEL else BATCH)
 
-    def identity(self, layers: int = 0) -> str:
+    def identity(self, layers: int = 0, last: bool = False) -> str:
         """What keys the stored vectors and enters the hash of the versions that use them: the
         embedded model keeps its in-process name, so either way its vectors are the same ones."""
         if self.model == EMBEDDED_MODEL:
-            return embedding_version(layers)
+            return embedding_version(layers, last)
         return f"endpoint:{self.model}"
 
     def hash_identity(self) -> str | None:
@@ -39,11 +40,12 @@ class EndpointEmbedder:
         (the hash already names them), else the endpoint's model."""
         return None if self.model == EMBEDDED_MODEL else self.identity()
 
-    def embed(self, texts: Sequence[str], layers: int = 0) -> "np.ndarray":
+    def embed(self, texts: Sequence[str], layers: int = 0, last: bool = False) -> "np.ndarray":
         """One row per text, `batch` texts per request."""
         import numpy as np
 
-        name = f"{self.model}:layers{layers}" if self.model == EMBEDDED_MODEL and layers else self.model
+        # Another model embeds the text its own way: `last` is the embedded model's alone.
+        name = f"{self.model}:layers{layers}{':last' * last}" if self.model == EMBEDDED_MODEL and layers else self.model
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch):
             rows += self.client.embeddings(list(texts[start : start + self.batch]), name)
