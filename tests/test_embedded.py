@@ -227,10 +227,12 @@ def test_the_embedded_server_answers_v1_embeddings_with_the_vectors_computed_in_
     try:
         remote = EndpointEmbedder(client, MODEL_NAME)
         by_layer = remote.embed(texts, 13)
+        with_last = remote.embed(texts, 13, last=True)
         pooled = remote.embed(texts)
     finally:
         client.close()
     engine = LlamaEngine()
     assert by_layer.shape == (2, 640) and np.array_equal(by_layer, engine.embed(texts, 13))  # float32 survives JSON exactly
     assert np.allclose(np.linalg.norm(pooled, axis=1), 1.0) and np.array_equal(pooled, engine.embed(texts))
+    assert with_last.shape == (2, 1280) and np.array_equal(with_last, engine.embed(texts, 13, last=True))
     engine.close()
