@@ -12,9 +12,13 @@ cached answers (a first run asks the model about every paper: about 4 minutes on
 
     .venv/bin/python benchmarks/labelling.py [VERSION_FILE ...] [--json OUT]
 
-Default: the seed's second taxonomy (evals/modality/modality-v1.toml). The proposer was designed
-on the seed gold's topic field (`evals/gold.jsonl`, version fewshot-v8's taxonomy); the modality
-taxonomy, labelled later, was not looked at while designing it.
+Default: the seed's second taxonomy, with the classifier reading the mean hidden states alone
+(evals/modality/modality-v1.toml) and with them the state after a draft's embedding question
+(modality-v2), then the seed's own taxonomy both ways (evals/seed-auto.toml, seed-auto-q.toml):
+the committed evals/results/labelling/simulated-*.json, about 15 minutes on 2 cores. The proposer
+was designed on the seed gold's topic field (`evals/gold.jsonl`, version fewshot-v8's taxonomy);
+the modality taxonomy, labelled later, was not looked at while designing it. The question was
+chosen among four looking at all three fields (docs/labelling.md).
 """
 
 from __future__ import annotations
@@ -102,7 +106,9 @@ def simulate(version_file: str) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("versions", nargs="*", default=[str(ROOT / "evals" / "modality" / "modality-v1.toml")])
+    defaults = [ROOT / "evals" / "modality" / "modality-v1.toml", ROOT / "evals" / "modality" / "modality-v2.toml",
+                ROOT / "evals" / "seed-auto.toml", ROOT / "evals" / "seed-auto-q.toml"]
+    parser.add_argument("versions", nargs="*", default=[str(p) for p in defaults])
     parser.add_argument("--json", type=Path, help="write the curves here (evals/results/labelling-*.json)")
     args = parser.parse_args()
     results = [simulate(v) for v in args.versions]
