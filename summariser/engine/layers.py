@@ -26,6 +26,11 @@ from typing import Any
 import numpy as np
 
 
+# With last, a text longer than the context keeps its final tokens (a version's embedding
+# question, about 10 tokens) and loses words from the middle of the abstract instead.
+QUESTION_TOKENS = 32
+
+
 class TooManyLayers(ValueError):
     """More layers asked for than the model has below its last."""
 
@@ -63,7 +68,9 @@ class LayerEmbedder:
         (twice as wide)."""
         from llama_cpp import llama_cpp as C
 
-        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True)[: self._tokens]
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True)
+        if len(tokens) > self._tokens:  # too long: cut, keeping the end when it holds a question read there
+            tokens = tokens[: self._tokens - QUESTION_TOKENS] + tokens[-QUESTION_TOKENS:] if last else tokens[: self._tokens]
         C.llama_memory_clear(self._ctx.memory, True)
         self._batch.set_batch(tokens, n_past=0, logits_all=False)
         self._states = None
