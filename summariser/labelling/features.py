@@ -41,13 +41,6 @@ def tfidf_features(papers: Sequence["Paper"], dimensions: int = TFIDF_DIMENSIONS
     return TruncatedSVD(n_components=k, random_state=0).fit_transform(matrix)
 
 
-def embedding_texts(papers: Sequence["Paper"], retrieval: "Retrieval") -> list[str]:
-    """What the version's classifier embeds for each paper."""
-    from ..prompting.retrieval import embedding_text
-
-    return [embedding_text(p.title, p.abstract, retrieval.embedding_words, retrieval.embedding_question) for p in papers]
-
-
 class FeatureThread:
     """Computes features in the background and hands each set to `ready(features, name)`:
     TF-IDF first, then (with an embedder) the version's embeddings. A failure of the embeddings
@@ -77,8 +70,10 @@ class FeatureThread:
         if self.embedder is None or self.retrieval is None:
             return
         try:
-            texts, r = embedding_texts(self.papers, self.retrieval), self.retrieval
-            vectors = self.embedder.embed(texts, r.embedding_layers, last=bool(r.embedding_question))
+            from ..prompting.retrieval import embed_papers
+
+            r = self.retrieval
+            vectors = embed_papers(self.embedder, self.papers, r.embedding_words, r.embedding_layers, r.embedding_question)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the page on TF-IDF, said once
             self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             print(f"summariser: warning: paper embeddings failed ({self.error}); choosing papers by TF-IDF", file=sys.stderr)

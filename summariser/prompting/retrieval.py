@@ -90,20 +90,17 @@ class ExampleIndex:
     def embedded(self, paper: Paper) -> np.ndarray:
         """The paper's embedding as one row, standardised and scaled as the pool's rows are."""
         _, mean, spread = self._pool_embeddings()
-        return _unit((self._embed([self._text_of(paper)]) - mean) / spread)
+        return _unit((self._embed([paper]) - mean) / spread)
 
     def raw_pool(self) -> np.ndarray:
         """The pool's embeddings as the embedder gives them (not standardised): what a measure
         that fits on part of the pool standardises over that part, as a run would over its pool."""
-        return self._embed([self._text_of(ex) for ex in self.pool])
+        return self._embed(self.pool)
 
-    def _text_of(self, paper: Paper | Example) -> str:
-        return embedding_text(paper.title, paper.abstract, self.embedding_words, self.embedding_question)
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _embed(self, papers: Sequence[Paper | Example]) -> np.ndarray:
         if self.embedder is None:
             raise ValueError("this index was made without an embedder, and its version's votes use embeddings")
-        return self.embedder.embed(texts, self.embedding_layers, last=bool(self.embedding_question))
+        return embed_papers(self.embedder, papers, self.embedding_words, self.embedding_layers, self.embedding_question)
 
     def nearest(self, paper: Paper, k: int) -> list[Example]:
         """The k most similar pool examples (see neighbours), least similar first: the closest
@@ -113,9 +110,7 @@ class ExampleIndex:
     def embed_ahead(self, papers: Sequence[Paper] = ()) -> None:
         """Embed the pool and these papers now, in one pass (stored for later calls): while the
         model answers, embedding would compete with it for the same cores."""
-        pool_texts = [self._text_of(ex) for ex in self.pool]
-        texts = pool_texts + [self._text_of(p) for p in papers]
-        rows = self._embed(texts)[: len(pool_texts)]
+        rows = self._embed([*self.pool, *papers])[: len(self.pool)]
         if self._embedded is None:
             # Centred on the pool's mean: every text shares a large common direction in the
             # model's hidden states, which would otherwise make all papers look alike. A middle
@@ -153,6 +148,13 @@ def embedding_text(title: str, abstract: str, words: int = EMBEDDING_WORDS, ques
     kept = abstract.split()[:words] if words else abstract.split()
     text = f"{title}. {' '.join(kept)}"
     return f"{QUESTION_FRAME}{text}\n{question}" if question else text
+
+
+def embed_papers(embedder: Embedder, papers: Sequence[Paper | Example], words: int, layers: int, question: str) -> np.ndarray:
+    """The papers' vectors as a version's classifier reads them (its embedding_words,
+    embedding_layers and embedding_question), one row per paper, not standardised."""
+    texts = [embedding_text(p.title, p.abstract, words, question) for p in papers]
+    return embedder.embed(texts, layers, last=bool(question))
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

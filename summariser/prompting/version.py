@@ -176,7 +176,7 @@ class PromptVersion(BaseModel):
             raise ValueError("retrieval.k = 0 shows no examples, so it needs votes (vote_k or vote_by = 'classifier')")
         if self.retrieval and self.retrieval.embedding_layers and not self.retrieval.embeds:
             raise ValueError("retrieval.embedding_layers needs votes that use embeddings (vote_by = 'classifier' or vote_similarity = 'embedding')")
-        if self.retrieval and self.retrieval.embedding_question and not (self.retrieval.embedding_layers and self.retrieval.embeds):
+        if self.retrieval and self.retrieval.embedding_question and not self.retrieval.embedding_layers:
             raise ValueError("retrieval.embedding_question needs embedding_layers (it is read from a layer's hidden states)")
         if self.retrieval and self.retrieval.learns and self.retrieval.vote_by != "classifier":
             raise ValueError("retrieval.vote_weight = 'auto' needs vote_by = 'classifier'")
